@@ -1,0 +1,1 @@
+"""Offline analysis of recorded trajectories; never imports ray or marl."""

@@ -1,0 +1,92 @@
+"""The worlds: pure-numpy multi-agent environments with typed concepts and events.
+
+Every world package (``envs.cooking``, ``envs.cleanup``) exposes the same names:
+- ``Config``: its frozen config dataclass;
+- ``World(config)``: the rules over a state of arrays (see ``envs.batched.World``);
+- ``batched_env(num_envs=1, auto_reset=False, **config)`` and ``parallel_env(render_mode=None, **config)``;
+- ``scripted.ROLES``: scripted agents with known behaviour, and ``scripted.make_team(roles, world, seed)``.
+
+The registry below reaches them by env id so that manifests and CLIs can name an env as a string.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any
+
+from envs.batched import BatchedEnv, BatchedPolicy, PolicyOutput, StepOutput
+from envs.config import ConfigError, check_choice, config_from_dict, config_to_dict
+from envs.parallel import ParallelFacade
+from envs.spec import ConceptKind, ConceptSet, ConceptSpec, EnvSpec, EventSpec, ObservationLayout
+
+ENV_IDS = ("cooking", "cleanup")
+"""Env ids known to the registry."""
+
+__all__ = [
+    "ENV_IDS",
+    "BatchedEnv",
+    "BatchedPolicy",
+    "ConceptKind",
+    "ConceptSet",
+    "ConceptSpec",
+    "ConfigError",
+    "EnvSpec",
+    "EventSpec",
+    "ObservationLayout",
+    "ParallelFacade",
+    "PolicyOutput",
+    "StepOutput",
+    "config_to_dict",
+    "make_batched",
+    "make_config",
+    "make_parallel",
+    "make_scripted",
+    "world_module",
+]
+
+
+def world_module(env_id: str) -> ModuleType:
+    """The package of env ``env_id`` (error lists the valid ids)."""
+    check_choice("env", env_id, ENV_IDS)
+    return importlib.import_module(f"envs.{env_id}")
+
+
+def make_config(env_id: str, config: dict[str, Any] | Any | None = None) -> Any:
+    """A config of env ``env_id`` from a dict (unknown keys are an error), a config, or None (defaults)."""
+    cls = world_module(env_id).Config
+    if config is None:
+        return cls()
+    if isinstance(config, cls):
+        return config
+    return config_from_dict(cls, dict(config), where=f"{env_id} config")
+
+
+def make_batched(env_id: str, config: dict[str, Any] | Any | None = None, num_envs: int = 1, *, auto_reset: bool = False) -> BatchedEnv:
+    """K envs of ``env_id`` as one BatchedEnv."""
+    module = world_module(env_id)
+    return BatchedEnv(module.World(make_config(env_id, config)), num_envs, auto_reset=auto_reset)
+
+
+def make_parallel(env_id: str, config: dict[str, Any] | Any | None = None, render_mode: str | None = None) -> ParallelFacade:
+    """One env of ``env_id`` as a PettingZoo ParallelEnv."""
+    module = world_module(env_id)
+    return ParallelFacade(module.World(make_config(env_id, config)), render_mode=render_mode)
+
+
+def make_scripted(env: BatchedEnv, roles: str | list[str] | tuple[str, ...], seed: int | None = None) -> BatchedPolicy:
+    """A scripted team for ``env``: one role for all agents or one per agent (``"planner,idle"``).
+
+    Unknown roles are an error listing the valid ones for this env.
+    """
+    scripted = importlib.import_module(f"envs.{env.spec.env_id}.scripted")
+    if isinstance(roles, str):
+        roles = [r.strip() for r in roles.split(",") if r.strip()]
+    roles = list(roles)
+    if len(roles) == 1:
+        roles = roles * env.num_agents
+    if len(roles) != env.num_agents:
+        raise ValueError(f"{len(roles)} roles given for {env.num_agents} agents; give one role or one per agent")
+    for role in roles:
+        check_choice("scripted role", role, scripted.ROLES)
+    return scripted.make_team(roles, env.world, seed)

@@ -1,0 +1,1 @@
+"""The studies as configs and thin scripts, and the ``ethogram`` command line."""

@@ -1,0 +1,43 @@
+"""The ``ethogram`` command line: one subcommand per module in ``experiments.commands``.
+
+Each command module defines ``help`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``,
+and imports its heavy dependencies (torch, ray) inside ``run`` so that ``ethogram --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from experiments import commands
+
+
+def command_names() -> list[str]:
+    """Subcommand names: every module in ``experiments.commands`` (``data_info`` → ``data-info``)."""
+    return sorted(m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ethogram", description="Study trained multi-agent systems: record, discover, intervene.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in command_names():
+        module = importlib.import_module(f"experiments.commands.{name}")
+        command = sub.add_parser(name.replace("_", "-"), help=module.help, description=module.help)
+        module.add_arguments(command)
+        command.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        print(f"ethogram {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per ``ethogram`` subcommand (see ``experiments.cli``)."""

@@ -1,0 +1,40 @@
+"""Shared fixtures. Ray starts once per test session, as a real 2-node local cluster.
+
+The cluster has a head node (2 CPUs, resource ``head_node``) and a worker node (2 CPUs, resource
+``worker_node``) on this machine, so tests can check that remote work lands on both. Ray's session
+files go under the project's ignored ``.ray_tmp``; no dashboard; torn down at session end.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_TMPDIR", str(PROJECT / ".ray_tmp"))
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A running 2-node Ray cluster this process is connected to (``ray.init`` done)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    Path(os.environ["RAY_TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={"num_cpus": 2, "include_dashboard": False, "resources": {"head_node": 1}},
+    )
+    try:
+        cluster.add_node(num_cpus=2, resources={"worker_node": 1})
+        cluster.wait_for_nodes()
+        ray.init(address=cluster.address, log_to_driver=False, include_dashboard=False)
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
