@@ -82,3 +82,20 @@ def test_lasso_graph_links_conditions_with_similar_profiles(table):
     assert graph.number_of_edges() < len(means) * (len(means) - 1) / 2  # sparse, not complete
     with pytest.raises(ValueError, match="at least 3 conditions"):
         lasso_graph(means.iloc[:2])
+
+
+def test_study_figures_are_written(effect_table, table, tmp_path):
+    from analysis.study_figures import draw_dependency_graph, draw_lasso_graph, effect_bars, effect_heatmap
+
+    outcomes = ["team_return", *[f"return_{a}" for a in AGENTS]]
+    probes = {"about:agent_0>agent_1": ("about", "agent_0", "agent_1")}
+    paths = [
+        effect_bars(effect_table, "team_return", tmp_path / "bars"),
+        effect_heatmap(effect_table, outcomes, tmp_path / "heat"),
+        draw_dependency_graph(dependency_graph(effect_table, probes, AGENTS), tmp_path / "deps"),
+        draw_lasso_graph(lasso_graph(condition_means(table, outcomes)), tmp_path / "lasso"),
+    ]
+    for png in paths:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.with_suffix(".svg").stat().st_size > 1000
+    with pytest.raises(ValueError, match="outcomes: "):
+        effect_bars(effect_table, "soups", tmp_path / "x")
