@@ -1,0 +1,183 @@
+"""Behaviours: clusters of the joint latents z^ω and local latents z^α, and the link between them.
+
+Rules:
+- Units are windows, or episodes when window latents are averaged per episode (``per_group``).
+- Before clustering, latent dimensions that the model left inactive (variance of the posterior
+  means across units below ``min_variance``, the "active units" criterion of Burda et al. 2016)
+  are dropped: they carry no information and only add noise to distances.
+- The number of clusters k is given, or chosen over ``k_range``: by the Bayesian information
+  criterion of a Gaussian mixture (``select="bic"``, lowest wins; GMM only: k-means has no
+  likelihood) or by the silhouette score (``select="silhouette"``, highest wins; k ≥ 2). Clustering itself is scikit-learn's
+  ``GaussianMixture`` (full covariances) or ``KMeans``.
+- The joint ↔ local linking is a networkx bipartite graph: one node per joint cluster
+  (``bipartite=0``, name ``J{j}``) and per local cluster (``bipartite=1``, name ``A{a}``); an edge
+  J→A holds how many agent-instances of joint cluster j fall in local cluster a (``count``),
+  P(a | j) (``share``), P(j | a) (``share_of_local``) and the lift P(a | j) / P(a).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.metrics import silhouette_score
+from sklearn.mixture import GaussianMixture
+
+from envs.config import check_choice
+
+METHODS = ("gmm", "kmeans")
+SELECTORS = ("bic", "silhouette")
+
+
+@dataclass
+class Clustering:
+    """A fitted clustering of latent vectors."""
+
+    labels: np.ndarray
+    """(U,) int cluster of each unit."""
+    k: int
+    method: str
+    select: str
+    dims: np.ndarray
+    """Indices of the latent dimensions used (the active ones)."""
+    scores: dict[int, float] = field(default_factory=dict)
+    """Selection score per tried k (BIC or silhouette)."""
+    estimator: Any = None
+    """The fitted scikit-learn estimator (not serialised)."""
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Clusters of new latent vectors (U', d) with the fitted estimator."""
+        return self.estimator.predict(np.asarray(x, dtype=np.float64)[:, self.dims])
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "k": self.k,
+            "method": self.method,
+            "select": self.select,
+            "dims": self.dims.tolist(),
+            "scores": {str(k): v for k, v in self.scores.items()},
+        }
+        if isinstance(self.estimator, GaussianMixture):
+            out["means"] = self.estimator.means_.tolist()
+            out["weights"] = self.estimator.weights_.tolist()
+        elif isinstance(self.estimator, KMeans):
+            out["means"] = self.estimator.cluster_centers_.tolist()
+        out["sizes"] = np.bincount(self.labels, minlength=self.k).tolist()
+        return out
+
+
+def active_dims(x: np.ndarray, min_variance: float = 0.01) -> np.ndarray:
+    """Dimensions of ``x`` (U, d) whose variance across units is at least ``min_variance`` (all if none)."""
+    var = np.asarray(x, dtype=np.float64).var(axis=0)
+    dims = np.flatnonzero(var >= min_variance)
+    return dims if dims.size else np.arange(x.shape[1])
+
+
+def _fit(x: np.ndarray, k: int, method: str, seed: int) -> Any:
+    if method == "gmm":
+        return GaussianMixture(k, covariance_type="full", n_init=3, reg_covar=1e-4, random_state=seed).fit(x)
+    return KMeans(k, n_init=10, random_state=seed).fit(x)
+
+
+def _score(est: Any, x: np.ndarray, select: str, seed: int) -> float:
+    if select == "bic":
+        return float(est.bic(x))
+    labels = est.predict(x)
+    if len(np.unique(labels)) < 2:
+        return -1.0
+    sample = min(len(x), 4000)
+    return float(silhouette_score(x, labels, sample_size=sample, random_state=seed))
+
+
+def cluster(
+    x: np.ndarray,
+    k: int | None = None,
+    method: str = "gmm",
+    select: str = "bic",
+    k_range: tuple[int, int] = (2, 10),
+    seed: int = 0,
+    min_variance: float = 0.01,
+) -> Clustering:
+    """Cluster latent vectors ``x`` (U, d); k given or chosen (see the module docstring)."""
+    check_choice("cluster method", method, METHODS)
+    check_choice("k selection", select, SELECTORS)
+    if select == "bic" and method != "gmm":
+        raise ValueError("k by BIC needs the Gaussian mixture (method='gmm'); with k-means choose k by silhouette")
+    x = np.asarray(x, dtype=np.float64)
+    dims = active_dims(x, min_variance)
+    xs = x[:, dims]
+    if k is not None:
+        if not 1 <= k <= len(xs):
+            raise ValueError(f"k={k} clusters need 1..{len(xs)} units")
+        est = _fit(xs, k, method, seed)
+        return Clustering(est.predict(xs), k, method, select, dims, {}, est)
+    lo = max(k_range[0], 2 if select == "silhouette" else 1)
+    hi = min(k_range[1], len(xs) - 1)
+    if hi < lo:
+        raise ValueError(f"too few units ({len(xs)}) to choose k in {k_range}")
+    scores, fitted = {}, {}
+    for kk in range(lo, hi + 1):
+        fitted[kk] = _fit(xs, kk, method, seed)
+        scores[kk] = _score(fitted[kk], xs, select, seed)
+    best = min(scores, key=scores.get) if select == "bic" else max(scores, key=scores.get)
+    est = fitted[best]
+    return Clustering(est.predict(xs), best, method, select, dims, scores, est)
+
+
+def per_group(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` (U, ...) per group id in ``groups`` (U,): (sorted group ids, (G, ...) means)."""
+    ids, inverse = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(ids), *values.shape[1:]), dtype=np.float64)
+    np.add.at(sums, inverse, values)
+    counts = np.bincount(inverse, minlength=len(ids)).reshape(-1, *([1] * (values.ndim - 1)))
+    return ids, sums / counts
+
+
+def linking_graph(joint_labels: np.ndarray, local_labels: np.ndarray, agent_mask: np.ndarray | None = None) -> nx.Graph:
+    """Bipartite joint ↔ local graph from (U,) joint and (U, N) local labels of the same units."""
+    joint_labels = np.asarray(joint_labels)
+    local_labels = np.asarray(local_labels)
+    if agent_mask is None:
+        agent_mask = np.ones(local_labels.shape, dtype=bool)
+    g = nx.Graph()
+    pairs = Counter()
+    local_total = Counter()
+    for j, locs, m in zip(joint_labels, local_labels, agent_mask):
+        for a in locs[m]:
+            pairs[(int(j), int(a))] += 1
+            local_total[int(a)] += 1
+    n_total = sum(local_total.values())
+    joint_total = Counter()
+    for (j, _), c in pairs.items():
+        joint_total[j] += c
+    for j in sorted(set(joint_labels.tolist())):
+        g.add_node(f"J{j}", bipartite=0, cluster=int(j), units=int((joint_labels == j).sum()))
+    for a in sorted(local_total):
+        g.add_node(f"A{a}", bipartite=1, cluster=int(a), units=int(local_total[a]))
+    for (j, a), c in sorted(pairs.items()):
+        share = c / joint_total[j]
+        g.add_edge(f"J{j}", f"A{a}", count=int(c), share=share, share_of_local=c / local_total[a], lift=share / (local_total[a] / n_total))
+    return g
+
+
+def linking_table(graph: nx.Graph) -> list[dict[str, Any]]:
+    """The graph's edges as rows (joint, local, count, share, share_of_local, lift), by joint then share."""
+    rows = []
+    for u, v, d in graph.edges(data=True):
+        j, a = (u, v) if graph.nodes[u]["bipartite"] == 0 else (v, u)
+        rows.append({"joint": j, "local": a, **d})
+    return sorted(rows, key=lambda r: (graph.nodes[r["joint"]]["cluster"], -r["share"]))
+
+
+def compositions(joint_labels: np.ndarray, local_labels: np.ndarray, top: int = 3) -> dict[int, list[tuple[tuple[int, ...], float]]]:
+    """Per joint cluster, its most frequent multisets of local clusters and their shares."""
+    out: dict[int, list[tuple[tuple[int, ...], float]]] = {}
+    for j in np.unique(joint_labels):
+        rows = local_labels[joint_labels == j]
+        counts = Counter(tuple(sorted(int(a) for a in r)) for r in rows)
+        out[int(j)] = [(combo, c / len(rows)) for combo, c in counts.most_common(top)]
+    return out
