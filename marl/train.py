@@ -1,0 +1,234 @@
+"""Training runs: trials (one per seed) as Ray tasks, progress, metrics, checkpoints, resume.
+
+A run directory holds ``config.yaml`` (the full TrainConfig) and one ``seed_S/`` per trial with
+``progress.csv``, ``tb/`` (TensorBoard) and ``checkpoints/iter_NNNNNN/``. A checkpoint holds the
+RLlib algorithm (``algo/``), the policy for rollouts (``policy/``, see ``marl.loading``) and
+``progress.json`` (iteration, env steps, seconds); ``checkpoints/latest`` names the newest complete
+one and is replaced atomically after it is written, so a run killed at any moment (SIGKILL too)
+resumes from its last checkpoint with ``--resume RUN_DIR`` and continues its step count; CSV rows
+past that checkpoint are dropped and redone.
+
+Every training process gets ``OMP_NUM_THREADS=1`` (REFERENCE §5): the CLI sets it before torch is
+imported, and Ray workers get it through the job's ``runtime_env``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from marl.config import TrainConfig, from_dict
+
+CSV_FIELDS = ("iteration", "env_steps", "time_s", "steps_per_s", "episodes", "return_mean", "team_return_mean", "shaping_weight")
+MODULE_FIELDS = ("total_loss", "policy_loss", "vf_loss", "entropy", "default_optimizer_learning_rate")
+CONCEPT_FIELDS = ("concept_loss", "binary_acc", "categorical_acc", "regression_mse")
+WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
+
+
+def init_ray(address: str | None = None, temp_dir: str | None = None) -> None:
+    """Connect to ``address`` (a running cluster) or start Ray here; no-op when already up."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"runtime_env": {"env_vars": WORKER_ENV}, "log_to_driver": True}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        tmp = temp_dir or os.environ.get("RAY_TMPDIR")
+        ray.init(include_dashboard=False, _temp_dir=str(Path(tmp).resolve()) if tmp else None, **kwargs)
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, int):
+        return v
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return v
+    return "" if math.isnan(f) else round(f, 6)
+
+
+def flatten(results: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in results.items():
+        key = f"{prefix}/{k}" if prefix else str(k)
+        if isinstance(v, dict):
+            out.update(flatten(v, key))
+        elif isinstance(v, int | float) or hasattr(v, "dtype"):
+            try:
+                out[key] = float(v)
+            except (TypeError, ValueError):
+                continue
+    return out
+
+
+def metrics_row(
+    results: dict[str, Any], module_ids: list[str], events: tuple[str, ...], it: int, steps: int, elapsed: float, rate: float
+) -> dict[str, Any]:
+    """One CSV row from an ``Algorithm.train()`` result (event counts: per episode, both agents)."""
+    eth = results.get("ethogram", {})
+    row: dict[str, Any] = {"iteration": it, "env_steps": steps, "time_s": elapsed, "steps_per_s": rate}
+    for k in CSV_FIELDS[4:]:
+        row[k] = eth.get(k, float("nan"))
+    for name in events:
+        row[f"events/{name}"] = eth.get("events", {}).get(name, float("nan"))
+    runners = results.get("env_runners", {})
+    if "agent_episode_returns_mean" in runners:  # RLlib's default path
+        per_agent = list(runners["agent_episode_returns_mean"].values())
+        row["return_mean"] = sum(per_agent) / max(len(per_agent), 1)
+        row["team_return_mean"] = runners.get("episode_return_mean", float("nan"))
+    learners = results.get("learners", {})
+    for mid in module_ids:
+        m = learners.get(mid, {})
+        for k in MODULE_FIELDS:
+            row[f"{mid}/{k}"] = m.get(k, float("nan"))
+        for k in CONCEPT_FIELDS:
+            row[f"{mid}/{k}"] = m.get("concepts", {}).get(k, float("nan"))
+    return {k: _fmt(v) for k, v in row.items()}
+
+
+class Progress:
+    """progress.csv + TensorBoard of one trial; on resume, rows past the checkpoint are dropped."""
+
+    def __init__(self, trial_dir: Path, keep_until: int) -> None:
+        self.path = trial_dir / "progress.csv"
+        rows: list[dict[str, str]] = []
+        if self.path.exists() and keep_until > 0:
+            with self.path.open() as f:
+                rows = [r for r in csv.DictReader(f) if int(float(r["iteration"])) <= keep_until]
+        self.fields: list[str] | None = list(rows[0].keys()) if rows else None
+        if rows or self.path.exists():
+            self._write(rows)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.tb = SummaryWriter(str(trial_dir / "tb"), purge_step=keep_until + 1 if keep_until else None)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        with tmp.open("w", newline="") as f:
+            if self.fields:
+                w = csv.DictWriter(f, self.fields, extrasaction="ignore")
+                w.writeheader()
+                w.writerows(rows)
+        tmp.replace(self.path)
+
+    def add(self, row: dict[str, Any], results: dict[str, Any]) -> None:
+        if self.fields is None:
+            self.fields = list(row)
+            self._write([])
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, self.fields, extrasaction="ignore").writerow(row)
+        step = int(row["env_steps"])
+        for k, v in flatten({"ethogram": results.get("ethogram", {}), "learners": results.get("learners", {})}).items():
+            if math.isfinite(v):
+                self.tb.add_scalar(k, v, step)
+        self.tb.flush()
+
+
+def progress_line(seed: int, row: dict[str, Any], module_ids: list[str]) -> str:
+    def num(v: Any, spec: str) -> str:
+        return format(v, spec) if isinstance(v, int | float) else "-"
+
+    parts = [f"[seed {seed}] iter {row['iteration']}", f"steps {int(row['env_steps']):,}", f"{num(row['steps_per_s'], ',.0f')} steps/s"]
+    parts.append(f"return {num(row['return_mean'], '.1f')}")
+    accs = [(row.get(f"{m}/binary_acc"), row.get(f"{m}/categorical_acc")) for m in module_ids]
+    if accs and isinstance(accs[0][0], float):
+        parts.append("concept acc bin " + "/".join(num(a, ".3f") for a, _ in accs) + " cat " + "/".join(num(c, ".3f") for _, c in accs))
+    parts.append(f"{num(row['time_s'], '.0f')}s")
+    return " | ".join(parts)
+
+
+def latest_checkpoint(trial_dir: Path) -> Path | None:
+    pointer = trial_dir / "checkpoints" / "latest"
+    if not pointer.exists():
+        return None
+    ckpt = trial_dir / "checkpoints" / pointer.read_text().strip()
+    return ckpt if (ckpt / "progress.json").exists() else None
+
+
+def save_checkpoint(algo: Any, cfg: TrainConfig, trial_dir: Path, seed: int, it: int, elapsed: float) -> Path:
+    """algo/ + policy/ + progress.json, then the ``latest`` pointer (atomic rename)."""
+    from marl.loading import save_policy
+
+    ckpt = trial_dir / "checkpoints" / f"iter_{it:06d}"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    algo.save_to_path(str((ckpt / "algo").resolve()))
+    save_policy(algo, cfg, ckpt / "policy", seed=seed, iteration=it, env_steps=algo.env_steps)
+    (ckpt / "progress.json").write_text(json.dumps({"iteration": it, "env_steps": int(algo.env_steps), "time_s": elapsed, "seed": seed}))
+    tmp = trial_dir / "checkpoints" / "latest.tmp"
+    tmp.write_text(ckpt.name)
+    tmp.replace(trial_dir / "checkpoints" / "latest")
+    return ckpt
+
+
+def _done(cfg: TrainConfig, steps: int, elapsed: float) -> bool:
+    return (cfg.max_env_steps is not None and steps >= cfg.max_env_steps) or (cfg.max_time_s is not None and elapsed >= cfg.max_time_s)
+
+
+def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool = True) -> dict[str, Any]:
+    """Train one seed to its stop condition; resumes from the trial's latest checkpoint if any."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    from marl.algorithm import build_algorithm_config, env_spec
+
+    cfg = from_dict(cfg_dict)
+    tdir = Path(trial_dir)
+    tdir.mkdir(parents=True, exist_ok=True)
+    algo = build_algorithm_config(cfg, seed).build_algo()
+    it, elapsed = 0, 0.0
+    ckpt = latest_checkpoint(tdir)
+    if ckpt is not None:
+        algo.restore_from_path(str((ckpt / "algo").resolve()))
+        state = json.loads((ckpt / "progress.json").read_text())
+        it, elapsed, algo.env_steps = int(state["iteration"]), float(state["time_s"]), int(state["env_steps"])
+        if verbose:
+            print(f"[seed {seed}] resumed from {ckpt.name}: iteration {it}, {algo.env_steps:,} env steps", flush=True)
+    mids = sorted(algo.config.policies)
+    events = env_spec(cfg).event_names
+    progress = Progress(tdir, keep_until=it)
+    start, last = time.perf_counter() - elapsed, None
+    try:
+        while not _done(cfg, algo.env_steps, elapsed):
+            t0, s0 = time.perf_counter(), algo.env_steps
+            results = algo.train()
+            it += 1
+            elapsed = time.perf_counter() - start
+            row = metrics_row(
+                results, mids, events, it, algo.env_steps, elapsed, (algo.env_steps - s0) / max(time.perf_counter() - t0, 1e-9)
+            )
+            progress.add(row, results)
+            if verbose:
+                print(progress_line(seed, row, mids), flush=True)
+            if it % cfg.checkpoint_every == 0 or _done(cfg, algo.env_steps, elapsed):
+                last = save_checkpoint(algo, cfg, tdir, seed, it, elapsed)
+        if last is None and ckpt is None:
+            last = save_checkpoint(algo, cfg, tdir, seed, it, elapsed)
+        return {"seed": seed, "iterations": it, "env_steps": int(algo.env_steps), "time_s": elapsed, "checkpoint": str(last or ckpt)}
+    finally:
+        progress.tb.close()
+        algo.stop()
+
+
+def train(cfg: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False, address: str | None = None) -> list[dict[str, Any]]:
+    """Run every seed of ``cfg`` as a parallel Ray task; returns each trial's summary."""
+    import ray
+
+    run = Path(run_dir or cfg.out_dir)
+    if not resume and (run / "config.yaml").exists():
+        raise FileExistsError(f"{run} already holds a run; use --resume {run} or choose another out_dir")
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    init_ray(address)
+    task = ray.remote(num_cpus=cfg.trial_cpus, max_retries=0)(run_trial)
+    refs = [task.remote(cfg.to_dict(), seed, str((run / f"seed_{seed}").resolve())) for seed in cfg.seeds]
+    return ray.get(refs)
