@@ -149,3 +149,32 @@ def concept_loss(
         metrics.update({f"mse/{n}": m for n, m in zip(index.regression, per_concept)})
     metrics["concept_loss"] = total.detach()
     return total, metrics
+
+
+def concept_accuracy(bottleneck: np.ndarray, gt: np.ndarray, concepts: ConceptSet, mode: str) -> dict[str, float]:
+    """Accuracy / MSE of predicted bottlenecks (..., P) (in ``mode``) against ground truth (..., D).
+
+    Returns ``binary_acc``, ``categorical_acc``, ``regression_mse`` and per-concept ``acc/NAME`` /
+    ``mse/NAME``, everything averaged over all leading axes.
+    """
+    index = ConceptIndex(concepts)
+    z = np.asarray(bottleneck, np.float32).reshape(-1, concepts.pred_dim)
+    g = np.asarray(gt, np.float32).reshape(-1, concepts.gt_dim)
+    out: dict[str, float] = {}
+    if len(index.bin_pred):
+        correct = (z[:, index.bin_pred] > (0.5 if mode == "probs" else 0.0)) == (g[:, index.bin_gt] > 0.5)
+        out["binary_acc"] = float(correct.mean())
+        out.update({f"acc/{n}": float(c) for n, c in zip(index.binary, correct.mean(0))})
+    accs = []
+    for names, gt_idx, pred_idx in index.cat_groups:
+        correct = z[:, pred_idx].argmax(-1) == g[:, gt_idx].astype(np.int64)
+        accs.append(correct.mean(0))
+        out.update({f"acc/{n}": float(c) for n, c in zip(names, correct.mean(0))})
+    if accs:
+        out["categorical_acc"] = float(np.concatenate(accs).mean())
+    if len(index.reg_pred):
+        sq = (z[:, index.reg_pred] - g[:, index.reg_gt]) ** 2
+        out["regression_mse"] = float(sq.mean())
+        per = np.bincount(index.reg_owner, weights=sq.mean(0), minlength=len(index.regression)) / np.bincount(index.reg_owner)
+        out.update({f"mse/{n}": float(v) for n, v in zip(index.regression, per)})
+    return out

@@ -8,6 +8,9 @@ PPO defaults follow REFERENCE §3 (Grupen et al. / Carroll et al.).
 
 from __future__ import annotations
 
+import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +180,36 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _numbers(cls: type, data: dict[str, Any], where: str = "") -> dict[str, Any]:
+    """Coerce numeric fields: YAML reads ``1e-4`` as a string; anything non-numeric is an error."""
+    hints = typing.get_type_hints(cls)
+    out = dict(data)
+    for f in dataclasses.fields(cls):
+        if f.name not in out or out[f.name] is None:
+            continue
+        hint, value, name = hints[f.name], out[f.name], f"{where}{f.name}"
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+            out[f.name] = _numbers(hint, value, f"{name}.")
+            continue
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        kinds = {t for t in (typing.get_args(hint) if union else (hint,)) if t in (int, float)}
+        if not kinds:
+            continue
+        if isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} must be a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={value!r} must be a number") from None
+        if float in kinds:
+            out[f.name] = number
+        elif number != int(number):
+            raise ConfigError(f"{name}={value!r} must be an integer")
+        else:
+            out[f.name] = int(number)
+    return out
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """A TrainConfig from a YAML file (or defaults) with ``--set`` overrides applied."""
     data: dict[str, Any] = {}
@@ -186,8 +219,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
     data = _merge(data, parse_overrides(overrides))
-    return config_from_dict(TrainConfig, data)
+    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:  # named by config_from_dict with the allowed fields
+        return config_from_dict(TrainConfig, data)
+    return config_from_dict(TrainConfig, _numbers(TrainConfig, data))
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
-    return config_from_dict(TrainConfig, data)
+    return config_from_dict(TrainConfig, _numbers(TrainConfig, data))

@@ -10,7 +10,8 @@ RLlib's own module checkpoints ``load_rllib_module`` checks the restored type (R
 
 ``TrainedPolicy.act(env, out)`` runs every module once on all K envs × N agents and returns
 ``PolicyOutput(actions, concepts, intervened)``: ``concepts`` (K, N, P) is the predicted,
-un-intervened bottleneck (None for the baseline), ``intervened`` what the heads saw.
+un-intervened bottleneck (None for the baseline), ``intervened`` what the heads saw when an
+intervention hook is set (None otherwise). ``name`` and ``iteration`` describe the checkpoint.
 
 Hooks for interventions:
 - ``policy.intervention``: ``None`` or ``fn(bottleneck (K, N, P) torch tensor, out: StepOutput)
@@ -182,6 +183,8 @@ class TrainedPolicy:
         self.generator = torch.Generator().manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
         self.intervention: InterventionFn | None = None
         """Hook on the bottleneck at inference (module docstring)."""
+        self.name = f"{manifest['policy']}/{manifest['sharing']}@{manifest['env_steps']}"
+        self.iteration = int(manifest["iteration"])
 
     @property
     def concept_set(self) -> envs.ConceptSet:
@@ -219,4 +222,5 @@ class TrainedPolicy:
         actions = actions.numpy().astype(np.int64)
         if not self.supervised:
             return PolicyOutput(actions=actions)
-        return PolicyOutput(actions=actions, concepts=z.numpy().copy(), intervened=zi.numpy().copy())
+        intervened = zi.numpy().copy() if self.intervention is not None else None
+        return PolicyOutput(actions=actions, concepts=z.numpy().copy(), intervened=intervened)

@@ -219,16 +219,22 @@ def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool
         algo.stop()
 
 
-def train(cfg: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False, address: str | None = None) -> list[dict[str, Any]]:
-    """Run every seed of ``cfg`` as a parallel Ray task; returns each trial's summary."""
+def launch(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> list[Any]:
+    """Write the run's config and start one Ray task per seed; returns their object refs."""
     import ray
 
-    run = Path(run_dir or cfg.out_dir)
+    run = Path(run_dir)
     if not resume and (run / "config.yaml").exists():
         raise FileExistsError(f"{run} already holds a run; use --resume {run} or choose another out_dir")
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    init_ray(address)
     task = ray.remote(num_cpus=cfg.trial_cpus, max_retries=0)(run_trial)
-    refs = [task.remote(cfg.to_dict(), seed, str((run / f"seed_{seed}").resolve())) for seed in cfg.seeds]
-    return ray.get(refs)
+    return [task.remote(cfg.to_dict(), seed, str((run / f"seed_{seed}").resolve())) for seed in cfg.seeds]
+
+
+def train(cfg: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False, address: str | None = None) -> list[dict[str, Any]]:
+    """Run every seed of ``cfg`` as a parallel Ray task; returns each trial's summary."""
+    import ray
+
+    init_ray(address)
+    return ray.get(launch(cfg, run_dir or cfg.out_dir, resume=resume))

@@ -79,6 +79,8 @@ def test_sigkill_then_resume_continues_the_step_count(ray_cluster, tmp_path):
         ("ppo.gamma=1.5", ["ppo.gamma", "[0, 1]"]),
         ("ppo.learning_rate=0.1", ["learning_rate", "lr"]),
         ("env=atari", ["env", "cooking"]),
+        ("ppo.lr=fast", ["ppo.lr", "must be a number"]),
+        ("sampling.rollout_length=2.5", ["sampling.rollout_length", "must be an integer"]),
     ],
 )
 def test_bad_config_names_field_and_allowed_values(override, names):

@@ -49,6 +49,7 @@ def test_tiny_run_then_policy_acts(ray_cluster, tmp_path, policy, sharing, extra
     assert po.actions.shape == (3, 2) and po.actions.dtype == np.int64
     if policy == "cbp":
         assert po.concepts.shape == (3, 2, env.spec.concepts.pred_dim)
+        assert po.intervened is None
         pol.intervention = lambda z, out: z * 0
         po = pol.act(env, out)
         assert np.all(po.intervened == 0) and np.any(po.concepts != 0)

@@ -1,0 +1,128 @@
+"""Whole-iteration training throughput on cramped_room: the fast path vs RLlib's default path; prints JSON.
+
+Both paths train the same concept-bottleneck modules (independent per agent unless ``--sharing``)
+with the same learner (PPO + concept loss); only the sampler differs:
+- ``fast``: ``marl.sampling.BatchedEnvRunner`` (K envs × N agents per module call, numpy GAE);
+- ``rllib``: RLlib's ``MultiAgentEnvRunner`` over the PettingZoo facade (``ParallelPettingZooEnv``).
+A whole iteration = sampling + learner update + weight sync, as ``Algorithm.train()`` runs it.
+Figures: env steps per second over ``--iters`` iterations after one warm-up iteration.
+Targets (issue 5): fast ≥ 10,000 env steps/s on 2 cores and ≥ 10× the default path.
+
+Usage: ``python benchmarks/train_throughput.py [--iters 5] [--learner-threads 2] [--out FILE]``.
+Run it on a quiet machine: other processes on the two cores distort every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+TARGET_STEPS_PER_S = 10_000
+TARGET_RATIO = 10.0
+
+
+def measure(overrides: list[str], iters: int) -> dict:
+    """Build the algorithm, run 1 warm-up + ``iters`` timed iterations; env steps/s and the split."""
+    from marl.algorithm import build_algorithm_config
+    from marl.config import load_config
+
+    cfg = load_config(None, overrides)
+    algo = build_algorithm_config(cfg, 0).build_algo()
+    try:
+        algo.train()
+        steps0, t0 = algo.env_steps, time.perf_counter()
+        sample_s = learn_s = 0.0
+        for _ in range(iters):
+            eth = algo.train().get("ethogram", {})
+            sample_s += float(eth.get("sample_s", 0.0))
+            learn_s += float(eth.get("learn_s", 0.0))
+        seconds = time.perf_counter() - t0
+        steps = algo.env_steps - steps0
+    finally:
+        algo.stop()
+    out = {"env_steps": int(steps), "seconds": round(seconds, 3), "env_steps_per_s": round(steps / seconds, 1)}
+    if sample_s:
+        out.update(sample_s=round(sample_s, 3), learn_s=round(learn_s, 3))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=5, help="timed iterations of the fast path")
+    parser.add_argument("--rllib-iters", type=int, default=2, help="timed iterations of the default path")
+    parser.add_argument("--learner-threads", type=int, default=2, help="torch threads of the learner update")
+    parser.add_argument("--sharing", default="independent", choices=("independent", "shared"))
+    parser.add_argument("--policy", default="cbp", choices=("cbp", "baseline"))
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+
+    import ray
+    import torch
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    common = [
+        f"policy={args.policy}",
+        f"sharing={args.sharing}",
+        f"ppo.learner_threads={args.learner_threads}",
+        "max_env_steps=100000000",
+    ]
+    try:
+        fast = measure(
+            [
+                *common,
+                "env_config={layout: cramped_room, shaping: true}",
+                "sampling.sampler=fast",
+                "sampling.num_envs_per_runner=32",
+                "sampling.rollout_length=400",
+            ],
+            args.iters,
+        )
+        rllib = measure(
+            [
+                *common,
+                "env_config={layout: cramped_room}",
+                "sampling.sampler=rllib",
+                "sampling.num_envs_per_runner=8",
+                "sampling.rollout_length=200",
+            ],
+            args.rllib_iters,
+        )
+    finally:
+        ray.shutdown()
+    ratio = fast["env_steps_per_s"] / max(rllib["env_steps_per_s"], 1e-9)
+    result = {
+        "benchmark": "train_throughput",
+        "env": "cooking/cramped_room",
+        "policy": args.policy,
+        "sharing": args.sharing,
+        "learner_threads": args.learner_threads,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__, "ray": ray.__version__},
+        "fast": {**fast, "batch": "32 envs x 400 steps, 4 epochs x 4 minibatches"},
+        "rllib_default": {**rllib, "batch": "8 envs x 200 steps, 4 epochs x 4 minibatches"},
+        "speedup": round(ratio, 1),
+        "targets": {"env_steps_per_s": TARGET_STEPS_PER_S, "speedup": TARGET_RATIO},
+        "gap": {
+            "env_steps_per_s": round(fast["env_steps_per_s"] - TARGET_STEPS_PER_S, 1),
+            "speedup": round(ratio - TARGET_RATIO, 1),
+        },
+        "met": fast["env_steps_per_s"] >= TARGET_STEPS_PER_S and ratio >= TARGET_RATIO,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
