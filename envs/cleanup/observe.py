@@ -1,0 +1,78 @@
+"""Cleanup observations: a one-hot canvas of the world per env, and each agent's window cut from it.
+
+The canvas (K, Hp * Wp, C) uint8 is part of the state: it *is* where apples and waste live, and it
+also shows every agent in play in the channel of its facing. Its grid is the map padded with wall
+cells (``Geometry.pad`` >= the view radius), so a window never leaves the array.
+
+An agent's observation is the (2r+1) x (2r+1) x C window of the canvas centred on its cell,
+**north-up** (not rotated to its facing): moves are absolute, and the agent reads its own facing
+from the agent channel at the centre. Cells beyond the map read as wall. An agent out of the game
+(removed by a penalty beam) sees all zeros. Channels (one-hot, 0/1):
+
+``wall`` · ``apple`` · ``waste`` · ``river`` (cells where waste can appear, clean or not) ·
+``orchard`` (cells where apples can grow) · ``agent_up`` ``agent_right`` ``agent_down``
+``agent_left`` (an agent in play facing that way; the viewer itself at the centre).
+
+Windows are cut with one fancy index into a strided view of the canvas (a block copy per agent),
+so the cost is one memory pass over the output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from envs.cleanup.maps import Geometry
+
+CHANNELS = ("wall", "apple", "waste", "river", "orchard", "agent_up", "agent_right", "agent_down", "agent_left")
+"""Observation channel names, in order."""
+WALL_CH, APPLE_CH, WASTE_CH, RIVER_CH, ORCHARD_CH, AGENT_CH = 0, 1, 2, 3, 4, 5
+"""Channel indices; an agent facing ``f`` (0 up .. 3 left) is drawn in channel ``AGENT_CH + f``."""
+AGENT_CHANNELS = slice(AGENT_CH, AGENT_CH + 4)
+
+
+def static_canvas(geo: Geometry) -> np.ndarray:
+    """(Hp * Wp, C) uint8: the channels that never change (wall, river, orchard); items and agents empty."""
+    canvas = np.zeros((geo.cells, len(CHANNELS)), dtype=np.uint8)
+    canvas[:, WALL_CH] = geo.wall
+    canvas[:, RIVER_CH] = geo.in_river
+    canvas[:, ORCHARD_CH] = geo.in_orchard
+    return canvas
+
+
+class Windows:
+    """Cuts each agent's view window out of the canvas."""
+
+    def __init__(self, geo: Geometry, radius: int) -> None:
+        if geo.pad < radius:
+            raise ValueError(f"padding {geo.pad} is smaller than the view radius {radius}")
+        self.size = 2 * radius + 1
+        self.wp = geo.wp
+        self.cells = geo.cells
+        self.corner = radius * geo.wp + radius
+        """Flat offset from a cell to the top-left corner of the window centred on it."""
+        self.starts = self.cells - (self.size - 1) * (self.wp + 1)
+        """Number of valid top-left corners in the flat grid."""
+
+    def __call__(self, canvas: np.ndarray, env: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Windows (*pos.shape, S, S, C) uint8 of the agents at padded cells ``pos`` in envs ``env``.
+
+        ``canvas`` is (K, Hp * Wp, C) and C-contiguous; ``env`` broadcasts against ``pos``.
+        """
+        k, _, c = canvas.shape
+        s0, s1, s2 = canvas.strides
+        view = as_strided(
+            canvas,
+            shape=(k, self.starts, self.size, self.size, c),
+            strides=(s0, s1, self.wp * s1, s1, s2),
+            writeable=False,
+        )
+        return view[env, pos - self.corner]
+
+
+def paint_agents(canvas: np.ndarray, env: np.ndarray, pos: np.ndarray, facing: np.ndarray | None, value: int) -> None:
+    """Draw (value 1, in the channel of ``facing``) or erase (value 0, all agent channels) agents at ``pos``, in place."""
+    if value:
+        canvas[env, pos, AGENT_CH + facing] = 1
+    else:
+        canvas[env, pos, AGENT_CHANNELS] = 0
