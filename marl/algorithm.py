@@ -107,8 +107,10 @@ def build_algorithm_config(cfg: TrainConfig, seed: int) -> PPOConfig:
     shared = cfg.sharing == "shared"
     s, p = cfg.sampling, cfg.ppo
     runners = max(1, s.num_env_runners)
-    agents_per_module = spec.num_agents if shared else 1
     batch_env_steps = s.rollout_length * s.num_envs_per_runner * runners
+    # Fast path: each module's batch holds batch_env_steps x (agents it acts for) samples; RLlib's
+    # own path samples batch_env_steps env steps and splits them as it sees fit.
+    module_batch = batch_env_steps * (spec.num_agents if shared and s.sampler == "fast" else 1)
     anneal = p.lr_anneal_steps or cfg.max_env_steps or 5_000_000
     config = (
         PPOConfig(algo_class=EthogramPPO)
@@ -133,8 +135,8 @@ def build_algorithm_config(cfg: TrainConfig, seed: int) -> PPOConfig:
             use_kl_loss=False,
             kl_coeff=0.0,
             num_epochs=p.num_epochs,
-            train_batch_size_per_learner=batch_env_steps,
-            minibatch_size=max(1, batch_env_steps * agents_per_module // p.num_minibatches),
+            train_batch_size_per_learner=module_batch,
+            minibatch_size=max(1, module_batch // p.num_minibatches),
             shuffle_batch_per_epoch=True,
         )
         .learners(

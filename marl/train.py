@@ -79,7 +79,7 @@ def metrics_row(
     for k in CSV_FIELDS[4:]:
         row[k] = eth.get(k, float("nan"))
     for name in events:
-        row[f"events/{name}"] = eth.get("events", {}).get(name, float("nan"))
+        row[f"events/{name}"] = eth.get(f"events/{name}", float("nan"))
     runners = results.get("env_runners", {})
     if "agent_episode_returns_mean" in runners:  # RLlib's default path
         per_agent = list(runners["agent_episode_returns_mean"].values())

@@ -37,6 +37,7 @@ def test_tiny_run_then_policy_acts(ray_cluster, tmp_path, policy, sharing, extra
     rows = _rows(tmp_path / "seed_3")
     assert [int(r["iteration"]) for r in rows] == [1, 2]
     assert float(rows[-1]["episodes"]) == 4  # horizon 20: 4 envs finish one episode per 25 steps
+    assert rows[-1]["events/blocked_move"] != "" and rows[-1]["return_mean"] != ""
     modules = ["shared"] if sharing == "shared" else ["agent_0", "agent_1"]
     for m in modules:
         assert rows[-1][f"{m}/total_loss"] != ""
@@ -83,3 +84,20 @@ def test_remote_env_runners_on_both_nodes(ray_cluster):
         assert algo.env_steps == 400
     finally:
         algo.stop()
+
+
+def test_cleanup_five_agents_shared_with_conv_encoder(ray_cluster, tmp_path):
+    cfg = tiny_config(
+        "env=cleanup",
+        "env_config={}",
+        "model.conv_channels=[8]",
+        "sampling.num_envs_per_runner=2",
+        "sampling.rollout_length=10",
+        "max_env_steps=20",
+        sharing="shared",
+    )
+    summary = run_trial(cfg.to_dict(), 0, str(tmp_path / "seed_0"), verbose=False)
+    assert summary["env_steps"] == 20
+    env = envs.make_batched("cleanup", None, 2, auto_reset=True)
+    po = load_policy(tmp_path / "seed_0", env, deterministic=True).act(env, env.reset(seed=0))
+    assert po.actions.shape == (2, 5) and po.concepts.shape == (2, 5, env.spec.concepts.pred_dim)

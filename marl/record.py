@@ -1,0 +1,273 @@
+"""The recorder: run any batched policy over a batched env and write a trajectory dataset.
+
+Determinism and resume (the rules every recording follows):
+- Episodes are recorded in batches of ``num_envs``; batch ``b`` holds episode ids
+  ``b*num_envs .. b*num_envs + num_envs - 1`` and becomes shard ``batch-{b:06d}``.
+- Batch ``b`` is seeded from ``(seed, b)`` alone: the env by ``SeedSequence([seed, b, 0])``, a
+  scripted team by ``SeedSequence([seed, b, 1])``. So an episode's content depends only on its
+  index, and a killed recording resumes exactly: rerunning the same command skips the shards
+  already there, re-records a partial last batch whole (same episodes, same values) and stops at
+  the requested count. A loaded policy is reseeded per batch when it has a ``seed(int)`` method;
+  without one its episodes are valid but not reproduced bit for bit.
+- All slots of a batch run until each has finished one episode (slots that finish early are
+  auto-reset and their later steps dropped).
+
+This module imports neither torch nor ray: it drives any ``envs.batched.BatchedPolicy``.
+``resolve_policy`` turns ``scripted:ROLES`` and ``checkpoint:PATH`` into one.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.dataset import ConditionInfo, DatasetWriter, EpisodeBatch, Manifest, PolicyInfo
+from envs import BatchedEnv, BatchedPolicy, make_batched, make_scripted
+
+POLICY_FORMS = ("scripted:ROLE[,ROLE...]", "checkpoint:PATH")
+SEED_SCHEME = "batch b: env SeedSequence([seed, b, 0]), scripted team SeedSequence([seed, b, 1]); episode id = b * num_envs + slot"
+
+
+@dataclass
+class RecordResult:
+    """What a ``record`` call did; times split into acting+stepping and writing."""
+
+    path: Path
+    episodes: int
+    """Episodes in the dataset at the end."""
+    recorded: int
+    """Episodes recorded by this call (resumed ones excluded)."""
+    agent_steps: int
+    """Agent-steps recorded by this call."""
+    env_seconds: float = 0.0
+    """Time in policy.act + env.step (+ copying into buffers)."""
+    write_seconds: float = 0.0
+    """Time building Arrow tables and writing shards."""
+    skipped_batches: list[int] = field(default_factory=list)
+
+
+def resolve_policy(spec: str, env: BatchedEnv, seed: int | None = None) -> BatchedPolicy:
+    """A policy for ``env`` from ``scripted:ROLES`` or ``checkpoint:PATH`` (see module docstring)."""
+    kind, _, rest = spec.partition(":")
+    if kind == "scripted" and rest:
+        return make_scripted(env, rest, seed)
+    if kind == "checkpoint" and rest:
+        try:
+            loading = importlib.import_module("marl.loading")
+        except ModuleNotFoundError as exc:
+            if exc.name not in ("marl.loading", "marl"):
+                raise
+            raise ValueError(f"policy {spec!r} needs marl.loading.load_policy, which this installation does not have yet") from None
+        return loading.load_policy(rest, env, seed=seed)
+    raise ValueError(f"policy {spec!r} is not understood; use one of: {', '.join(POLICY_FORMS)}")
+
+
+def policy_info_for(spec: str, env: BatchedEnv, policy: BatchedPolicy | None = None) -> PolicyInfo:
+    """The manifest's policy entry for a policy spec string."""
+    kind, _, rest = spec.partition(":")
+    if kind == "scripted":
+        roles = [r.strip() for r in rest.split(",") if r.strip()]
+        roles = roles * env.num_agents if len(roles) == 1 else roles
+        return PolicyInfo(kind="scripted", name="scripted:" + ",".join(roles))
+    path = str(Path(rest).resolve())
+    return PolicyInfo(
+        kind="checkpoint",
+        name=str(getattr(policy, "name", f"checkpoint:{path}")),
+        checkpoint=path,
+        iteration=int(getattr(policy, "iteration", -1)),
+    )
+
+
+def batch_seeds(seed: int, batch: int) -> tuple[int, int]:
+    """(env seed, policy seed) of batch ``batch``."""
+    env_seed = np.random.SeedSequence([seed, batch, 0]).generate_state(1, np.uint32)[0]
+    policy_seed = np.random.SeedSequence([seed, batch, 1]).generate_state(1, np.uint32)[0]
+    return int(env_seed), int(policy_seed)
+
+
+def record(
+    env_id: str,
+    config: dict[str, Any] | Any | None,
+    policy: str | BatchedPolicy,
+    episodes: int,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    num_envs: int = 8,
+    policy_info: PolicyInfo | None = None,
+    condition: str | ConditionInfo = "baseline",
+    store_obs: bool = True,
+    progress: bool = True,
+) -> RecordResult:
+    """Record ``episodes`` episodes of ``policy`` in env ``env_id`` into dataset ``out``.
+
+    ``policy`` is a spec string (``resolve_policy``) or any BatchedPolicy. Resumes an existing
+    dataset with the same manifest (see the module docstring); refuses one with another.
+    """
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    env = make_batched(env_id, config, num_envs, auto_reset=True)
+    factory, info = _policy_factory(policy, env, policy_info)
+    condition = condition if isinstance(condition, ConditionInfo) else ConditionInfo(id=condition)
+    predicted, intervened = _probe(env, factory(batch_seeds(seed, 0)[1]), batch_seeds(seed, 0)[0])
+    manifest = Manifest(
+        env=env.spec,
+        policy=info,
+        condition=condition,
+        seeds={"seed": int(seed), "num_envs": env.num_envs, "scheme": SEED_SCHEME},
+        obs_storage="fixed_size_binary" if store_obs else "none",
+        predicted=predicted,
+        intervened=intervened,
+    )
+    with DatasetWriter(out, manifest) as writer:
+        return _record_batches(env, factory, writer, episodes, seed, progress)
+
+
+def _policy_factory(
+    policy: str | BatchedPolicy, env: BatchedEnv, info: PolicyInfo | None
+) -> tuple[Callable[[int], BatchedPolicy], PolicyInfo]:
+    """A per-batch policy maker and the policy's manifest entry.
+
+    Scripted teams are built afresh per batch from its seed; a checkpoint is loaded once; a
+    loaded or given policy with a ``seed(int)`` method is reseeded per batch (exact resume).
+    """
+    if isinstance(policy, str) and policy.startswith("scripted:"):
+        resolve_policy(policy, env, 0)  # unknown roles fail now, before anything is written
+        return (lambda s: resolve_policy(policy, env, s)), info or policy_info_for(policy, env)
+    if isinstance(policy, str):
+        loaded = resolve_policy(policy, env)
+        info = info or policy_info_for(policy, env, loaded)
+    else:
+        loaded = policy
+        name = str(getattr(policy, "name", type(policy).__name__))
+        info = info or PolicyInfo(kind="external", name=name, iteration=int(getattr(policy, "iteration", -1)))
+
+    def reseeded(seed: int) -> BatchedPolicy:
+        if callable(getattr(loaded, "seed", None)):
+            loaded.seed(seed)
+        return loaded
+
+    return reseeded, info
+
+
+def _probe(env: BatchedEnv, policy: BatchedPolicy, env_seed: int) -> tuple[bool, bool]:
+    """Whether the policy outputs predicted / intervened concepts (one act on a fresh reset)."""
+    out = env.reset(seed=env_seed)
+    policy.reset(env, np.ones(env.num_envs, bool))
+    act = policy.act(env, out)
+    return act.concepts is not None, act.intervened is not None
+
+
+def _record_batches(env: BatchedEnv, factory, writer: DatasetWriter, episodes: int, seed: int, progress: bool) -> RecordResult:
+    k = env.num_envs
+    n_batches = math.ceil(episodes / k)
+    have = writer.shard_episodes
+    result = RecordResult(path=writer.path, episodes=0, recorded=0, agent_steps=0)
+    todo = []
+    for b in range(n_batches):
+        want = min(k, episodes - b * k)
+        if len(have.get(f"batch-{b:06d}", ())) >= want:
+            result.skipped_batches.append(b)
+        else:
+            todo.append(b)
+    bar = _bar(progress, total=episodes, initial=episodes - sum(min(k, episodes - b * k) for b in todo), path=writer.path)
+    try:
+        for b in todo:
+            env_seed, policy_seed = batch_seeds(seed, b)
+            start = time.perf_counter()
+            batch = run_batch(env, factory(policy_seed), env_seed, store_obs=writer.manifest.store_obs)
+            middle = time.perf_counter()
+            keep = min(k, episodes - b * k)
+            batch = _first(batch, keep, first_id=b * k)
+            writer.write_shard(f"batch-{b:06d}", batch)
+            result.env_seconds += middle - start
+            result.write_seconds += time.perf_counter() - middle
+            result.recorded += keep
+            result.agent_steps += int(batch.lengths.sum()) * env.num_agents
+            if bar is not None:
+                bar.update(keep)
+    finally:
+        if bar is not None:
+            bar.close()
+    result.episodes = len(writer.episode_ids)
+    return result
+
+
+def run_batch(env: BatchedEnv, policy: BatchedPolicy, env_seed: int, *, store_obs: bool = True) -> EpisodeBatch:
+    """One episode in each of the env's K slots, as an EpisodeBatch (ids 0..K-1)."""
+    k, n, horizon = env.num_envs, env.num_agents, env.horizon
+    spec = env.spec
+    out = env.reset(seed=env_seed)
+    policy.reset(env, np.ones(k, bool))
+    act = policy.act(env, out)
+    buf = _buffers(k, horizon, n, spec, act, store_obs)
+    lengths = np.zeros(k, np.int64)
+    active = np.ones(k, bool)
+    for t in range(horizon):
+        if t:
+            act = policy.act(env, out)
+        if store_obs:
+            buf["obs"][:, t] = out.obs
+        buf["concepts"][:, t] = out.concepts
+        buf["actions"][:, t] = act.actions
+        if act.concepts is not None:
+            buf["predicted"][:, t] = act.concepts
+        if act.intervened is not None:
+            buf["intervened"][:, t] = act.intervened
+        out = env.step(act.actions)
+        buf["rewards"][:, t] = out.rewards
+        buf["events"][:, t] = out.events
+        buf["terminated"][:, t] = out.terminated
+        buf["truncated"][:, t] = out.truncated
+        done = out.terminated | out.truncated
+        lengths[active & done] = t + 1
+        active &= ~done
+        if not active.any():
+            break
+        if done.any():
+            policy.reset(env, done)
+    steps = int(lengths.max())
+    return EpisodeBatch(episode_ids=np.arange(k), lengths=lengths, **{name: a[:, :steps] for name, a in buf.items()})
+
+
+def _buffers(k: int, horizon: int, n: int, spec, act, store_obs: bool) -> dict[str, np.ndarray]:
+    buf = {
+        "actions": np.zeros((k, horizon, n), np.int16),
+        "rewards": np.zeros((k, horizon, n), np.float32),
+        "concepts": np.zeros((k, horizon, n, spec.concepts.gt_dim), np.float32),
+        "events": np.zeros((k, horizon, n, len(spec.events)), np.uint8),
+        "terminated": np.zeros((k, horizon), bool),
+        "truncated": np.zeros((k, horizon), bool),
+    }
+    if store_obs:
+        buf["obs"] = np.zeros((k, horizon, n, *spec.observation.shape), np.uint8)
+    for name, value in (("predicted", act.concepts), ("intervened", act.intervened)):
+        if value is not None:
+            buf[name] = np.zeros((k, horizon, n, np.shape(value)[-1]), np.float32)
+    return buf
+
+
+def _first(batch: EpisodeBatch, keep: int, first_id: int) -> EpisodeBatch:
+    """The first ``keep`` episodes of a batch, with ids from ``first_id``."""
+    cut = {name: (None if value is None else value[:keep]) for name, value in vars(batch).items()}
+    cut["episode_ids"] = np.arange(first_id, first_id + keep, dtype=np.int64)
+    trimmed = int(cut["lengths"].max())
+    for name in ("actions", "rewards", "concepts", "events", "terminated", "truncated", "obs", "predicted", "intervened"):
+        if cut[name] is not None:
+            cut[name] = cut[name][:, :trimmed]
+    return EpisodeBatch(**cut)
+
+
+def _bar(progress: bool, total: int, initial: int, path: Path):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="ep", desc=f"rollout → {path}", dynamic_ncols=True)
