@@ -34,6 +34,7 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "RAY_AUTH_MODE": "
 
 def init_ray(address: str | None = None, temp_dir: str | None = None) -> None:
     """Connect to ``address`` (a running cluster) or start Ray here; no-op when already up."""
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # no token file under the home directory
     import ray
 
     if ray.is_initialized():
