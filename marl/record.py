@@ -2,11 +2,13 @@
 
 Determinism and resume (the rules every recording follows):
 - Episodes are recorded in batches of ``num_envs``; batch ``b`` holds episode ids
-  ``b*num_envs .. b*num_envs + num_envs - 1`` and becomes shard ``batch-{b:06d}``.
+  ``b*num_envs .. b*num_envs + num_envs - 1``. Shard ``shard-{s:06d}`` holds batches
+  ``s*G .. s*G + G - 1``, G (``batches_per_shard``) chosen so that a shard has at least
+  ``SHARD_ROWS`` rows (small shards read slowly); a kill loses at most the shard being recorded.
 - Batch ``b`` is seeded from ``(seed, b)`` alone: the env by ``SeedSequence([seed, b, 0])``, a
   scripted team by ``SeedSequence([seed, b, 1])``. So an episode's content depends only on its
   index, and a killed recording resumes exactly: rerunning the same command skips the shards
-  already there, re-records a partial last batch whole (same episodes, same values) and stops at
+  already there, re-records a partial last shard whole (same episodes, same values) and stops at
   the requested count. A loaded policy is reseeded per batch when it has a ``seed(int)`` method;
   without one its episodes are valid but not reproduced bit for bit.
 - All slots of a batch run until each has finished one episode (slots that finish early are
@@ -22,17 +24,21 @@ import importlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from analysis.dataset import ConditionInfo, DatasetWriter, EpisodeBatch, Manifest, PolicyInfo
+from analysis.dataset.writer import SHARD_ROWS
 from envs import BatchedEnv, BatchedPolicy, make_batched, make_scripted
 
 POLICY_FORMS = ("scripted:ROLE[,ROLE...]", "checkpoint:PATH")
-SEED_SCHEME = "batch b: env SeedSequence([seed, b, 0]), scripted team SeedSequence([seed, b, 1]); episode id = b * num_envs + slot"
+SEED_SCHEME = (
+    "batch b: env SeedSequence([seed, b, 0]), scripted team SeedSequence([seed, b, 1]); episode id = b * num_envs + slot; "
+    "shard s holds batches s * batches_per_shard .. (s + 1) * batches_per_shard - 1"
+)
 
 
 @dataclass
@@ -50,7 +56,8 @@ class RecordResult:
     """Time in policy.act + env.step (+ copying into buffers)."""
     write_seconds: float = 0.0
     """Time building Arrow tables and writing shards."""
-    skipped_batches: list[int] = field(default_factory=list)
+    skipped_shards: int = 0
+    """Shards already complete in the dataset (a resumed recording)."""
 
 
 def resolve_policy(spec: str, env: BatchedEnv, seed: int | None = None) -> BatchedPolicy:
@@ -105,15 +112,18 @@ def record(
     condition: str | ConditionInfo = "baseline",
     store_obs: bool = True,
     progress: bool = True,
+    batches_per_shard: int | None = None,
 ) -> RecordResult:
     """Record ``episodes`` episodes of ``policy`` in env ``env_id`` into dataset ``out``.
 
     ``policy`` is a spec string (``resolve_policy``) or any BatchedPolicy. Resumes an existing
     dataset with the same manifest (see the module docstring); refuses one with another.
+    ``batches_per_shard`` None picks the smallest G giving ``SHARD_ROWS`` rows per shard.
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     env = make_batched(env_id, config, num_envs, auto_reset=True)
+    per_shard = int(batches_per_shard or math.ceil(SHARD_ROWS / (env.num_envs * env.horizon * env.num_agents)))
     factory, info = _policy_factory(policy, env, policy_info)
     condition = condition if isinstance(condition, ConditionInfo) else ConditionInfo(id=condition)
     predicted, intervened = _probe(env, factory(batch_seeds(seed, 0)[1]), batch_seeds(seed, 0)[0])
@@ -121,13 +131,13 @@ def record(
         env=env.spec,
         policy=info,
         condition=condition,
-        seeds={"seed": int(seed), "num_envs": env.num_envs, "scheme": SEED_SCHEME},
+        seeds={"seed": int(seed), "num_envs": env.num_envs, "batches_per_shard": per_shard, "scheme": SEED_SCHEME},
         obs_storage="fixed_size_binary" if store_obs else "none",
         predicted=predicted,
         intervened=intervened,
     )
     with DatasetWriter(out, manifest) as writer:
-        return _record_batches(env, factory, writer, episodes, seed, progress)
+        return _record_shards(env, factory, writer, episodes, seed, per_shard, progress)
 
 
 def _policy_factory(
@@ -165,34 +175,33 @@ def _probe(env: BatchedEnv, policy: BatchedPolicy, env_seed: int) -> tuple[bool,
     return act.concepts is not None, act.intervened is not None
 
 
-def _record_batches(env: BatchedEnv, factory, writer: DatasetWriter, episodes: int, seed: int, progress: bool) -> RecordResult:
+def _record_shards(
+    env: BatchedEnv, factory, writer: DatasetWriter, episodes: int, seed: int, per_shard: int, progress: bool
+) -> RecordResult:
     k = env.num_envs
-    n_batches = math.ceil(episodes / k)
+    per = k * per_shard  # episodes per full shard
+    n_shards = math.ceil(episodes / per)
     have = writer.shard_episodes
-    result = RecordResult(path=writer.path, episodes=0, recorded=0, agent_steps=0)
-    todo = []
-    for b in range(n_batches):
-        want = min(k, episodes - b * k)
-        if len(have.get(f"batch-{b:06d}", ())) >= want:
-            result.skipped_batches.append(b)
-        else:
-            todo.append(b)
-    bar = _bar(progress, total=episodes, initial=episodes - sum(min(k, episodes - b * k) for b in todo), path=writer.path)
+    todo = [s for s in range(n_shards) if len(have.get(f"shard-{s:06d}", ())) < min(per, episodes - s * per)]
+    result = RecordResult(path=writer.path, episodes=0, recorded=0, agent_steps=0, skipped_shards=n_shards - len(todo))
+    bar = _bar(progress, total=episodes, initial=episodes - sum(min(per, episodes - s * per) for s in todo), path=writer.path)
     try:
-        for b in todo:
-            env_seed, policy_seed = batch_seeds(seed, b)
+        for s in todo:
+            batches = []
+            for b in range(s * per_shard, min((s + 1) * per_shard, math.ceil(episodes / k))):
+                env_seed, policy_seed = batch_seeds(seed, b)
+                start = time.perf_counter()
+                batch = run_batch(env, factory(policy_seed), env_seed, store_obs=writer.manifest.store_obs)
+                result.env_seconds += time.perf_counter() - start
+                keep = min(k, episodes - b * k)
+                batches.append(_first(batch, keep, first_id=b * k))
+                result.recorded += keep
+                result.agent_steps += int(batches[-1].lengths.sum()) * env.num_agents
+                if bar is not None:
+                    bar.update(keep)
             start = time.perf_counter()
-            batch = run_batch(env, factory(policy_seed), env_seed, store_obs=writer.manifest.store_obs)
-            middle = time.perf_counter()
-            keep = min(k, episodes - b * k)
-            batch = _first(batch, keep, first_id=b * k)
-            writer.write_shard(f"batch-{b:06d}", batch)
-            result.env_seconds += middle - start
-            result.write_seconds += time.perf_counter() - middle
-            result.recorded += keep
-            result.agent_steps += int(batch.lengths.sum()) * env.num_agents
-            if bar is not None:
-                bar.update(keep)
+            writer.write_shard(f"shard-{s:06d}", *batches)
+            result.write_seconds += time.perf_counter() - start
     finally:
         if bar is not None:
             bar.close()
