@@ -54,7 +54,7 @@ def trace(canvas: np.ndarray, env: np.ndarray, origin: np.ndarray, facing: np.nd
     """
     cells = origin[:, None, None] + offsets[facing]  # (M, W, L)
     values = canvas[env[:, None, None], cells]  # (M, W, L, C)
-    agent = values[..., AGENT_CHANNELS].any(axis=-1)
+    agent = values[..., AGENT_CHANNELS].view(np.uint32)[..., 0] != 0  # the 4 agent channels read as one word
     waste = values[..., WASTE_CH].view(bool)
     absorbs = agent | (waste & clean)  # stops a ray, which reaches it
     reached = np.cumsum(absorbs | values[..., WALL_CH].view(bool), axis=-1) <= absorbs  # no stop before, and not a wall

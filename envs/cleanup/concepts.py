@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.cleanup.maps import Geometry
-from envs.cleanup.observe import APPLE_CH, WASTE_CH
+from envs.cleanup.observe import APPLE_CH, CHANNELS, WASTE_CH
 from envs.spec import ABSENT, ConceptKind, ConceptSet, ConceptSpec
 
 ORIENTATIONS = ("up", "right", "down", "left")
@@ -90,17 +90,20 @@ class Nearest:
         if not present.any():
             return np.full((*pos.shape, self.k, 2), ABSENT, dtype=np.float32)
         k_envs, n = pos.shape
-        floor = np.repeat(np.take(self.mask, present), n, axis=0).reshape(k_envs, n, self.width)
-        ranks = np.maximum(np.take(self.rank, pos, axis=0), floor)  # (K, N, width)
-        chosen = np.sort(ranks, axis=-1)[..., : self.k]
-        return np.take(self.xy_by_rank, pos[..., None] * (self.width + 1) + chosen, axis=0)
+        ranks = np.take(self.rank, pos, axis=0)  # (K, N, width)
+        floor = np.take(self.mask, present)  # (K, width)
+        # broadcasting over N costs a loop per row: repeat instead when there are many rows
+        floor = np.repeat(floor, n, axis=0).reshape(ranks.shape) if k_envs > 4 else floor[:, None, :]
+        np.maximum(ranks, floor, out=ranks)
+        ranks.sort(axis=-1)
+        return np.take(self.xy_by_rank, pos[..., None] * (self.width + 1) + ranks[..., : self.k], axis=0)
 
 
 class ConceptTables:
     """Precomputed tables and the per-step computation of the (K, N, D) ground-truth concepts."""
 
-    def __init__(self, geo: Geometry, num_agents: int, k: int) -> None:
-        self.num_agents, self.k = num_agents, k
+    def __init__(self, geo: Geometry, num_agents: int, k: int, removal: bool) -> None:
+        self.num_agents, self.k, self.removal = num_agents, k, removal
         self.apples = Nearest(geo, geo.orchard, k)
         self.waste = Nearest(geo, geo.river, k)
         self.dim = num_agents * AGENT_WIDTH + 4 * k + 2
@@ -110,20 +113,28 @@ class ConceptTables:
         cell[:, 4] = geo.in_river
         cell[geo.nowhere, 0:2] = ABSENT
         self.cell = cell
+        channels = len(CHANNELS)
+        self.items = np.concatenate([self.apples.cells * channels + APPLE_CH, self.waste.cells * channels + WASTE_CH])
+        """Flat (cell * C + channel) canvas index of every apple slot, then every waste slot."""
+        wa = self.apples.width
+        self.count = np.zeros((len(self.items), 2), dtype=np.float32)  # present @ count = (waste cells, apples)
+        self.count[wa : wa + self.waste.n, 0] = 1.0
+        self.count[: self.apples.n, 1] = 1.0
+        self.size = np.array([max(self.waste.n, 1), max(self.apples.n, 1)], dtype=np.float32)
 
     def __call__(self, canvas: np.ndarray, pos: np.ndarray, facing: np.ndarray, removed: np.ndarray) -> np.ndarray:
         """Concepts (K, N, D) float32 from the canvas (K, cells, C) and the agents' arrays (K, N)."""
         k_envs, n = pos.shape
-        apples = canvas[:, self.apples.cells, APPLE_CH]  # (K, width) 0/1
-        waste = canvas[:, self.waste.cells, WASTE_CH]
+        present = np.take(canvas.reshape(k_envs, -1), self.items, axis=1)  # (K, apple slots + waste slots) 0/1
+        wa = self.apples.width
         agent = np.take(self.cell, pos, axis=0)  # (K, N, 6)
         agent[..., 2] = facing
-        agent[..., 5] = removed > 0
+        if self.removal:
+            agent[..., 5] = removed > 0
         out = np.empty((k_envs, n, self.dim), dtype=np.float32)
         a, k2 = n * AGENT_WIDTH, 2 * self.k
         out[:, :, :a] = agent.reshape(k_envs, 1, a)
-        out[:, :, a : a + k2] = self.apples(apples, pos).reshape(k_envs, n, k2)
-        out[:, :, a + k2 : a + 2 * k2] = self.waste(waste, pos).reshape(k_envs, n, k2)
-        out[:, :, -2] = waste.sum(axis=1, keepdims=True) * (1.0 / max(self.waste.n, 1))
-        out[:, :, -1] = apples.sum(axis=1, keepdims=True) * (1.0 / max(self.apples.n, 1))
+        out[:, :, a : a + k2] = self.apples(present[:, :wa], pos).reshape(k_envs, n, k2)
+        out[:, :, a + k2 : a + 2 * k2] = self.waste(present[:, wa:], pos).reshape(k_envs, n, k2)
+        out[:, :, -2:] = ((present @ self.count) / self.size)[:, None, :]
         return out

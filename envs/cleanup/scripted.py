@@ -1,7 +1,9 @@
 """Scripted Cleanup agents with known behaviour, acting for all K envs at once.
 
 They read the privileged state (``env.state``: the canvas, positions, facings) and walk along
-shortest paths (``envs.cleanup.navigation``). Roles (``ROLES``):
+shortest paths: walking distances between all walkable cells (ignoring other agents) are computed
+once per world with ``scipy.sparse.csgraph`` (``Navigator``); every query is an array lookup for
+all agents at once. Roles (``ROLES``):
 
 - ``cleaner``: cleans the river. If its cleaning beam, fired now, would remove waste, it fires; else
   if it would for another facing, it turns towards that facing; else it walks towards the nearest
@@ -27,13 +29,16 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import shortest_path
 
 from envs.batched import BatchedEnv, PolicyOutput, StepOutput
 from envs.cleanup.beams import trace
-from envs.cleanup.navigation import FAR, Navigator
+from envs.cleanup.maps import Geometry
 from envs.cleanup.observe import APPLE_CH, WASTE_CH
 from envs.cleanup.world import CLEANED, FIRE_CLEAN, FIRE_PENALTY, STAY, Action, World
 from envs.config import check_choice
+from envs.render import DIRECTIONS
 
 ROLES = ("cleaner", "harvester", "free_rider", "punisher", "random")
 """Scripted roles (see the module docstring)."""
@@ -64,6 +69,56 @@ def population(spec: str) -> list[str]:
     if not roles:
         raise ValueError(f"no roles in {spec!r}")
     return roles
+
+
+FAR = np.iinfo(np.int16).max
+"""Distance to an unreachable cell (and from the parking cell of removed agents)."""
+
+
+class Navigator:
+    """Walking distances between the walkable cells of one map, and moves along shortest paths."""
+
+    def __init__(self, geo: Geometry) -> None:
+        self.geo = geo
+        walk = np.flatnonzero(~geo.wall)  # padded cells one can stand on
+        self.num = n = len(walk)
+        self.node = np.full(geo.cells, n, dtype=np.int64)  # padded cell -> node (n: not walkable / nowhere)
+        self.node[walk] = np.arange(n)
+        steps = DIRECTIONS[:, 0] * geo.wp + DIRECTIONS[:, 1]
+        self.neighbour = self.node[walk[:, None] + steps[None, :]]  # (n, 4): node after each move, n if blocked
+        src, d = np.nonzero(self.neighbour < n)
+        graph = csr_matrix((np.ones(src.size), (src, self.neighbour[src, d])), shape=(n, n))
+        dist = shortest_path(graph, method="D", unweighted=True)
+        dist = np.where(np.isfinite(dist), dist, FAR).astype(np.int16)
+        self.dist = np.full((n + 1, n + 1), FAR, dtype=np.int16)  # row/column n: nowhere
+        self.dist[:n, :n] = dist
+        self.neighbour = np.vstack([self.neighbour, np.full((1, 4), n)])
+
+    def distance(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Moves from padded cells ``src`` to padded cells ``dst`` (broadcast), ``FAR`` if unreachable."""
+        return self.dist[self.node[src], self.node[dst]]
+
+    def nearest(self, src: np.ndarray, targets: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For M agents at ``src`` (M,): the nearest present target and its distance.
+
+        ``targets`` (T,) padded cells, ``present`` (M, T) bool. Returns (target index (M,), distance (M,)),
+        distance ``FAR`` where none is present or reachable.
+        """
+        d = np.where(present, self.dist[self.node[src][:, None], self.node[targets][None, :]], FAR)
+        best = np.argmin(d, axis=1) if d.shape[1] else np.zeros(len(src), dtype=np.int64)
+        dist = d[np.arange(len(src)), best] if d.shape[1] else np.full(len(src), FAR)
+        return best, dist
+
+    def step_toward(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+        """Move action (0..3) starting a shortest path from ``src`` to ``dst`` (M,); -1 if there or unreachable.
+
+        Ties between equally short first moves go to the first in UP, RIGHT, DOWN, LEFT order.
+        """
+        here, goal = self.node[src], self.node[dst]
+        after = self.dist[self.neighbour[here], goal[:, None]]  # (M, 4)
+        best = np.argmin(after, axis=1)
+        closer = after[np.arange(len(src)), best] < self.dist[here, goal]
+        return np.where(closer, best, -1)
 
 
 def make_team(roles: list[str], world: World, seed: int | None = None) -> ScriptedTeam:

@@ -21,11 +21,14 @@ A step (``World.step``) runs these phases in order, every agent at once:
    the stated single draw of REFERENCE §2).
 6. ``removal`` (when ``removal_steps`` > 0): an agent hit at step t is out of the game during
    steps t+1 .. t+R (its actions are ignored, it is not on the map, sees zeros) and is back at the
-   end of step t+R on a free spawn point drawn at random, with a random facing.
+   end of step t+R on a free spawn point drawn at random, with a random facing. While out it is
+   parked on ``geo.nowhere``, a wall cell below the map that no window or beam reaches, so the
+   phases need no masks for it.
 
 Actions are ``Action``: UP, RIGHT, DOWN, LEFT, TURN_LEFT, TURN_RIGHT, STAY, FIRE_PENALTY, FIRE_CLEAN.
 Events are ``Event`` counts per agent and step. Randomness comes only from the generator passed
-to ``reset`` and ``step``.
+to ``reset`` and ``step``. Branches are lookup tables (``World._tables``) and masks; the only
+Python loops run over agents (at most 10) in the rare move-conflict and respawn paths.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from envs.cleanup.beams import ray_offsets, trace
 from envs.cleanup.concepts import ConceptTables, concept_set
 from envs.cleanup.config import Config
 from envs.cleanup.maps import APPLE, WASTE, Geometry, parse_map
-from envs.cleanup.observe import APPLE_CH, CHANNELS, WASTE_CH, Windows, paint_agents, static_canvas
+from envs.cleanup.observe import APPLE_CH, CHANNELS, WALL_CH, WASTE_CH, Windows, paint_agents, static_canvas
 from envs.config import config_to_dict
 from envs.render import DIRECTIONS
 from envs.spec import EnvSpec, EventSpec, ObservationLayout
@@ -126,7 +129,7 @@ class World:
         self.rays = ray_offsets(cfg.beam_length, cfg.beam_width, geo.wp)  # (4, W, L)
         self.static = static_canvas(geo)
         self._tables(geo)
-        self.concept_tables = ConceptTables(geo, n, cfg.nearest_k)
+        self.concept_tables = ConceptTables(geo, n, cfg.nearest_k, removal=cfg.removal_steps > 0)
         self.reward_weights = np.zeros(len(Event), dtype=np.float32)
         self.reward_weights[[ATE, CLEANED, FIRED_PEN, HIT_BY]] = (cfg.apple_reward, cfg.clean_reward, -cfg.penalty_cost, -cfg.penalty_fine)
         self.offdiag = ~np.eye(n, dtype=bool)
@@ -154,7 +157,8 @@ class World:
         cfg, n_river = self.config, len(geo.river)
         self.move_offset = np.zeros(len(Action), dtype=np.int64)  # (9,) flat offset of each action (0 unless a move)
         self.move_offset[:4] = DIRECTIONS[:, 0] * geo.wp + DIRECTIONS[:, 1]
-        self.is_move = np.arange(len(Action)) < 4
+        self.fired_event = np.zeros(len(Action), dtype=np.int64)  # event column of each firing action
+        self.fired_event[[FIRE_PENALTY, FIRE_CLEAN]] = FIRED_PEN, FIRED_CLN
         self.turn = (np.arange(4)[:, None] + _TURN[None, :]) % 4  # (4, 9) new facing per (facing, action)
         self.cell_type = (geo.in_river + 2 * geo.in_orchard).astype(np.int64)  # (cells,) 0 other, 1 river, 2 orchard
         self.enter = np.zeros((3, 3, 2), dtype=np.uint8)  # (old type, new type) -> entered_river, entered_orchard
@@ -171,12 +175,24 @@ class World:
         self.map_waste = (self.cmap.chars.ravel()[_inner(geo, geo.river)] == WASTE) & cfg.waste_from_map  # (nR,)
         self.map_apples = self.cmap.chars.ravel()[_inner(geo, geo.orchard)] == APPLE  # (nB,)
         self._envs: dict[int, np.ndarray] = {}
+        self._slots: dict[int, np.ndarray] = {}
 
     def env_index(self, k: int) -> np.ndarray:
         """(K, 1) int64 env indices, cached per K (broadcasts against (K, N))."""
         if k not in self._envs:
             self._envs[k] = np.arange(k, dtype=np.int64)[:, None]
         return self._envs[k]
+
+    def apple_slots(self, k: int) -> np.ndarray:
+        """(K, nB + 1) int64, cached per K: flat canvas index of the apple channel of every orchard cell.
+
+        The last column points at the wall channel of ``nowhere``, where writing 1 changes nothing.
+        """
+        if k not in self._slots:
+            geo, c = self.geo, len(CHANNELS)
+            cells = np.append(geo.orchard * c + APPLE_CH, geo.nowhere * c + WALL_CH)
+            self._slots[k] = np.arange(k, dtype=np.int64)[:, None] * geo.cells * c + cells[None, :]
+        return self._slots[k]
 
     # ------------------------------------------------------------------ state
     def init_state(self, num_envs: int) -> State:
@@ -221,7 +237,7 @@ class World:
         if self.config.removal_steps:
             actions = np.where(state.removed > 0, STAY, actions)  # the removed do nothing
         paint_agents(state.canvas, env, state.pos, None, 0)
-        state.facing[...] = self.turn[state.facing, actions]
+        state.facing = self.turn[state.facing, actions]
         self._move(state, actions, env, rng, events)
         paint_agents(state.canvas, env, state.pos, state.facing, 1)
         self._eat(state, env, events)
@@ -229,23 +245,22 @@ class World:
         self._grow(state, env, rng, t)
         if self.config.removal_steps:
             self._removal(state, env, rng, events)
-        rewards = events.astype(np.float32) @ self.reward_weights
+        rewards = events @ self.reward_weights  # (K, N) float32
         return rewards, events, np.zeros(k, dtype=bool)
 
     def _move(self, state: State, actions: np.ndarray, env: np.ndarray, rng: np.random.Generator, events: np.ndarray) -> None:
-        moving = self.is_move[actions]
+        old = state.pos
+        target = old + np.take(self.move_offset, actions)
+        target = np.where(np.take(self.geo.wall, target), old, target)
+        moving = target != old
         if not moving.any():
             return
-        old = state.pos
-        target = old + self.move_offset[actions]
-        moving &= ~self.geo.wall[target]
-        target = np.where(moving, target, old)
         clash = ((target[:, :, None] == target[:, None, :]) | (target[:, :, None] == old[:, None, :])) & self.offdiag
-        rows = np.flatnonzero(clash.any(axis=(1, 2)))
-        if rows.size:  # some agent moves into a cell another agent holds or wants: the exact rules, on those envs only
+        if clash.any():  # some agent moves into a cell another agent holds or wants: the exact rules, on those envs only
+            rows = np.flatnonzero(clash.any(axis=(1, 2)))
             target[rows] = np.where(self._resolve(moving[rows], target[rows], old[rows], rng), target[rows], old[rows])
         events[..., ENTERED] = self.enter[self.cell_type[old], self.cell_type[target]]
-        state.pos[...] = target
+        state.pos = target
 
     def _resolve(self, moving: np.ndarray, target: np.ndarray, old: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Which moves succeed when moves clash (see the module docstring); returns ``moving`` (K, N)."""
@@ -280,20 +295,23 @@ class World:
         if not fire.any():
             return
         kf, nf = np.nonzero(fire)
-        clean = (actions[kf, nf] == FIRE_CLEAN)[:, None, None]  # (M, 1, 1)
+        action = actions[kf, nf]
+        clean = (action == FIRE_CLEAN)[:, None, None]  # (M, 1, 1)
         cells, reached, agent, waste = trace(state.canvas, kf, state.pos[kf, nf], state.facing[kf, nf], self.rays, clean)
-        events[kf, nf, np.where(clean[:, 0, 0], FIRED_CLN, FIRED_PEN)] = 1
+        events[kf, nf, np.take(self.fired_event, action)] = 1
         hit = reached & agent & ~clean  # (M, W, L)
+        per_firer = hit[0].size
         if hit.any():
             events[kf, nf, PEN_HITS] = hit.sum(axis=(1, 2))
-            m, w, i = np.nonzero(hit)
-            victim = np.argmax(state.pos[kf[m]] == cells[m, w, i][:, None], axis=1)
-            np.add.at(events[..., HIT_BY], (kf[m], victim), 1)
+            at = np.flatnonzero(hit)
+            shooter_env = kf[at // per_firer]
+            victim = np.argmax(state.pos[shooter_env] == cells.ravel()[at][:, None], axis=1)
+            np.add.at(events[..., HIT_BY], (shooter_env, victim), 1)
         cleaned = reached & waste & clean
         if cleaned.any():
             events[kf, nf, CLEANED] = cleaned.sum(axis=(1, 2))
-            m, w, i = np.nonzero(cleaned)
-            state.canvas[kf[m], cells[m, w, i], WASTE_CH] = 0
+            at = np.flatnonzero(cleaned)
+            state.canvas[kf[at // per_firer], cells.ravel()[at], WASTE_CH] = 0
 
     def _grow(self, state: State, env: np.ndarray, rng: np.random.Generator, t: np.ndarray) -> None:
         cfg, geo = self.config, self.geo
@@ -304,8 +322,7 @@ class World:
         if p.any():
             grow = rng.random((k, len(geo.orchard) + 1), dtype=np.float32) < p[:, None]  # last column: not an orchard cell
             grow[env, self.under[state.pos]] = False  # nothing grows under an agent
-            gk, gb = np.nonzero(grow[:, :-1])
-            state.canvas[gk, geo.orchard[gb], APPLE_CH] = 1
+            state.canvas.reshape(-1)[self.apple_slots(k)[grow]] = 1
         if len(geo.river) and cfg.waste_spawn_prob > 0:
             ok = self.waste_ok[count] & (rng.random(k) < cfg.waste_spawn_prob)
             if cfg.waste_start_step:
