@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,17 @@ def unit_summaries(raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return ((raw * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)).astype(np.float32)
 
 
+def readable(name: str) -> str:
+    """A feature column name as a summary reads: ``prev.X`` → ``action X``, ``prev_event.E`` → ``event E``."""
+    if name == "prev.none":
+        return "episode start"
+    if name.startswith("prev."):
+        return f"action {name[5:]}"
+    if name.startswith("prev_event."):
+        return f"event {name[11:]}"
+    return name
+
+
 def cohens_d(inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
     """Cohen's d per column of (n1, F) against (n2, F), pooled standard deviation (0 where both constant)."""
     n1, n2 = len(inside), len(outside)
@@ -51,6 +63,17 @@ def cohens_d(inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
     pooled = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / max(n1 + n2 - 2, 1))
     diff = inside.mean(axis=0) - outside.mean(axis=0)
     return np.where(pooled > 1e-9, diff / np.maximum(pooled, 1e-9), 0.0)
+
+
+def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Welch t-test p-value; NaN when a side has < 2 units, 0 when both sides are constant but differ."""
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    if a.std() < 1e-12 and b.std() < 1e-12:
+        return 0.0 if a[0] != b[0] else 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(ttest_ind(a, b, equal_var=False).pvalue)
 
 
 def cluster_profiles(
@@ -65,14 +88,10 @@ def cluster_profiles(
         order = [int(i) for i in np.argsort(-np.abs(d)) if abs(d[i]) >= min_effect][:top]
         features = []
         for i in order:
-            p = (
-                float(ttest_ind(inside[:, i], outside[:, i], equal_var=False).pvalue)
-                if len(outside) > 1 and len(inside) > 1
-                else float("nan")
-            )
+            p = _welch_p(inside[:, i], outside[:, i])
             features.append(
                 {
-                    "feature": names[i],
+                    "feature": readable(names[i]),
                     "d": float(d[i]),
                     "p": p,
                     "mean_in": float(inside[:, i].mean()),

@@ -25,27 +25,31 @@ import numpy as np
 from sklearn.decomposition import PCA
 
 CHANNEL_COLOURS = {
-    "wall": (90, 90, 90),
-    "counter": (170, 140, 100),
-    "pot": (60, 60, 60),
-    "dispenser": (230, 200, 60),
-    "serving": (90, 200, 90),
-    "outside": (20, 20, 20),
-    "apple": (220, 40, 40),
-    "waste": (120, 90, 40),
-    "dirt": (120, 90, 40),
-    "river": (70, 120, 220),
-    "stream": (110, 160, 240),
-    "onion": (240, 220, 120),
-    "tomato": (240, 80, 60),
-    "dish": (240, 240, 240),
-    "soup": (250, 150, 40),
-    "self": (40, 90, 250),
-    "other": (250, 60, 200),
-    "agent": (250, 60, 200),
-    "beam": (255, 255, 160),
+    # layer 0: ground
+    "outside": (20, 20, 20, 0),
+    "wall": (90, 90, 90, 0),
+    "counter": (170, 140, 100, 0),
+    "river": (70, 120, 220, 0),
+    "stream": (110, 160, 240, 0),
+    "orchard": (170, 215, 150, 0),
+    "serving": (90, 200, 90, 0),
+    "pot": (60, 60, 60, 0),
+    "dispenser": (230, 200, 60, 0),
+    # layer 1: items
+    "waste": (120, 80, 30, 1),
+    "dirt": (120, 80, 30, 1),
+    "apple": (220, 40, 40, 1),
+    "onion": (240, 220, 120, 1),
+    "tomato": (240, 80, 60, 1),
+    "dish": (240, 240, 240, 1),
+    "soup": (250, 150, 40, 1),
+    "beam": (255, 255, 160, 1),
+    # layer 2: agents
+    "self": (40, 90, 250, 2),
+    "other": (250, 60, 200, 2),
+    "agent": (250, 60, 200, 2),
 }
-"""Colour of a channel whose name contains the key (first match in this order wins per name)."""
+"""(R, G, B, layer) of a channel whose name contains the key (first key that matches); lower layers are painted first."""
 
 
 def _save(fig: plt.Figure, path: str | Path) -> Path:
@@ -122,26 +126,33 @@ def occupancy_figure(iterations: np.ndarray, fractions: np.ndarray, changes: lis
 def paint_observation(obs: np.ndarray, channels: tuple[str, ...], cell: int = 8) -> np.ndarray:
     """An observation (H, W, C) uint8 with named channels → RGB (H*cell, W*cell, 3) uint8.
 
-    Each channel gets the colour of the first ``CHANNEL_COLOURS`` key in its name (grey if none);
-    channels are painted in order, so later channels (agents, items) draw over earlier ones.
+    Each channel gets the colour of the first ``CHANNEL_COLOURS`` key in its name (unnamed ones are
+    skipped); ground is painted first, then items, then agents.
     """
     h, w, _ = obs.shape
     image = np.full((h, w, 3), 235, dtype=np.uint8)
+    painted = []
     for c, name in enumerate(channels):
-        colour = next((v for k, v in CHANNEL_COLOURS.items() if k in name.lower()), None)
-        if colour is None or "facing" in name or "count" in name or "cooked" in name or "ready" in name:
+        lower = name.lower()
+        if any(word in lower for word in ("facing", "count", "cooked", "ready", "progress")):
             continue
-        image[obs[:, :, c] > 0] = colour
+        colour = next((v for k, v in CHANNEL_COLOURS.items() if k in lower), None)
+        if colour is not None:
+            painted.append((colour[3], c, colour[:3]))
+    for _, c, rgb in sorted(painted):
+        image[obs[:, :, c] > 0] = rgb
     return np.repeat(np.repeat(image, cell, axis=0), cell, axis=1)
 
 
 def example_strips(examples: dict[str, list[np.ndarray]], path: str | Path, title: str, trace_names: list[str] | None = None) -> Path:
-    """One row per cluster: RGB frame strips (each item (H, W, 3)) or feature traces (each item (L, F))."""
+    """Examples per cluster: RGB film strips (H, W, 3) one per row, or feature traces (L, F) in a grid."""
     rows = [(k, v) for k, v in examples.items() if v]
     if not rows:
         raise ValueError("no examples to draw")
+    if rows[0][1][0].ndim == 3:
+        return _strip_rows(rows, path, title)
     cols = max(len(v) for _, v in rows)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(2.6 * cols, 2.2 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(2.6 * cols + 1.2, 2.2 * len(rows)), squeeze=False)
     for r, (name, items) in enumerate(rows):
         for c in range(cols):
             ax = axes[r][c]
@@ -150,14 +161,25 @@ def example_strips(examples: dict[str, list[np.ndarray]], path: str | Path, titl
             if c >= len(items):
                 ax.axis("off")
                 continue
-            item = items[c]
-            if item.ndim == 3:
-                ax.imshow(item)
-            else:
-                ax.imshow(item.T, aspect="auto", cmap="viridis", interpolation="nearest")
-                if trace_names and c == 0:
-                    ax.set_yticks(range(len(trace_names)), trace_names, fontsize=5)
+            span = np.ptp(items[c], axis=0)
+            scaled = (items[c] - items[c].min(axis=0)) / np.where(span > 0, span, 1.0)
+            ax.imshow(scaled.T, aspect="auto", cmap="viridis", interpolation="nearest")
             if c == 0:
                 ax.set_ylabel(name, fontsize=9)
-    fig.suptitle(title)
+                if trace_names:
+                    ax.set_yticks(range(len(trace_names)), trace_names, fontsize=5)
+    fig.suptitle(f"{title}\n(each row of a panel is one feature over the window's steps, scaled to its range)", fontsize=9)
+    return _save(fig, path)
+
+
+def _strip_rows(rows: list[tuple[str, list[np.ndarray]]], path: str | Path, title: str) -> Path:
+    items = [(f"{name} #{i + 1}", strip) for name, strips in rows for i, strip in enumerate(strips)]
+    h, w = items[0][1].shape[:2]
+    fig, axes = plt.subplots(len(items), 1, figsize=(min(14.0, w / 60 + 1), (h / 60 + 0.3) * len(items) + 0.6), squeeze=False)
+    for ax, (label, strip) in zip(axes[:, 0], items):
+        ax.imshow(strip, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(title, fontsize=10)
     return _save(fig, path)

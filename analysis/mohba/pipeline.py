@@ -21,6 +21,7 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
+import torch
 
 from analysis.mohba.behaviours import Clustering, cluster, compositions, linking_graph, per_group
 from analysis.mohba.concepts import unit_summaries
@@ -104,6 +105,7 @@ class Analyser:
         """Train on all windows of ``episodes``; returns the analyser, the windows and the training record."""
         windows, std = make_windows(episodes, features, index_source=_light(episodes))
         config = ModelConfig(feature_dim=windows.features.shape[-1], num_actions=len(episodes.spec.action_names), **(model_options or {}))
+        torch.manual_seed(train.seed)  # the initial weights belong to the seeded run
         model = MohbaModel(config)
         result = fit(model, windows, train, progress=progress)
         model.cpu()

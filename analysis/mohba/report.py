@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from analysis.mohba import figures
-from analysis.mohba.behaviours import linking_table
+from analysis.mohba.behaviours import linking_table, per_group
 from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
 from analysis.mohba.concepts import agent_dispersion, cluster_profiles, discover_concepts, quantile_bins
 from analysis.mohba.features import FeatureConfig, feature_names, gather_windows
@@ -70,13 +70,10 @@ def unit_labels(kind: str, units: Units, episodes: Any, windows: Any, bins: int)
     if kind == "return":
         return quantile_bins(units.team_return, bins)
     disp = agent_dispersion(episodes.concepts, episodes.spec)  # (E, T)
-    per_window = (gather_windows(disp, windows.episode_index, windows.start, windows.mask.shape[1]) * windows.mask).sum(
-        1
-    ) / windows.mask.sum(1)
-    if units.window is not None:
-        values = per_window[units.window]
-    else:
-        values = np.array([per_window[windows.episode_index == e].mean() for e in units.episode])
+    mask = windows.mask
+    per_window = (gather_windows(disp, windows.episode_index, windows.start, mask.shape[1]) * mask).sum(1) / mask.sum(1)
+    # episode units are the sorted episodes, as per_group returns them
+    values = per_window[units.window] if units.window is not None else per_group(per_window, windows.episode_index)[1]
     return quantile_bins(values, bins)
 
 
@@ -229,9 +226,9 @@ def write_figures(
         name: [_frames(episodes, units, windows, u, loader) for u in idx] for name, idx in _examples(found, units, config.examples).items()
     }
     title = (
-        "example windows per cluster (agent 0's view)"
+        "example windows per cluster: agent 0's stored view at 6 steps of the window"
         if loader(int(units.episode[0])) is not None
-        else "example windows per cluster (features of agent 0 over time)"
+        else "example windows per cluster: agent 0's features over the window"
     )
     made.append(figures.example_strips(strips, fig_dir / "examples.png", title, trace_names=names if len(names) <= 40 else None))
     return [str(p.relative_to(out)) for p in made]

@@ -53,6 +53,27 @@ class FakeEpisodes:
     iteration: np.ndarray
     modes: np.ndarray
     """(E, N) planted mode of each agent."""
+    obs: np.ndarray | None = None
+
+    @property
+    def num_episodes(self) -> int:
+        return int(self.mask.shape[0])
+
+    @property
+    def episode_ids(self) -> np.ndarray:
+        return np.arange(self.num_episodes)
+
+    @property
+    def policy(self) -> np.ndarray:
+        return np.array(["synthetic:" + ",".join(map(str, r)) for r in self.modes])
+
+    @property
+    def source(self) -> np.ndarray:
+        return np.full(self.num_episodes, "memory")
+
+    @property
+    def condition(self) -> np.ndarray:
+        return np.full(self.num_episodes, "baseline")
 
     def windows(self, length: int, stride: int) -> Windows:
         t = self.mask.shape[1]
@@ -74,6 +95,15 @@ def mode_tables(seed: int = 123) -> np.ndarray:
         logits[m, :, m] += 3.0  # each mode has a favourite action
     p = np.exp(logits)
     return p / p.sum(-1, keepdims=True)
+
+
+def concatenate(parts: list[FakeEpisodes]) -> FakeEpisodes:
+    """Episodes of several generate() calls (same agents and horizon) as one."""
+    cat = {
+        k: np.concatenate([getattr(p, k) for p in parts])
+        for k in ("actions", "rewards", "concepts", "events", "mask", "iteration", "modes")
+    }
+    return FakeEpisodes(parts[0].spec, **cat)
 
 
 def generate(teams: list[tuple[int, ...]], episodes_per_team: int, horizon: int = 64, seed: int = 0, iteration: int = 0) -> FakeEpisodes:

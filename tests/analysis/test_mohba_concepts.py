@@ -77,11 +77,11 @@ def test_profiles_name_the_feature_that_sets_a_cluster_apart():
     x = rng.normal(size=(200, 3))
     labels = np.repeat([0, 1], 100)
     x[labels == 1, 2] += 3.0
-    profiles = cluster_profiles(x, ["a", "b", "event.ate"], labels, prefix="A")
+    profiles = cluster_profiles(x, ["a", "b", "prev_event.ate"], labels, prefix="A")
     assert [p["cluster"] for p in profiles] == ["A0", "A1"]
     top = profiles[1]["features"][0]
-    assert top["feature"] == "event.ate" and top["d"] > 2 and top["p"] < 1e-10
-    assert "more event.ate" in profiles[1]["description"] and "less event.ate" in profiles[0]["description"]
+    assert top["feature"] == "event ate" and top["d"] > 2 and top["p"] < 1e-10
+    assert "more event ate" in profiles[1]["description"] and "less event ate" in profiles[0]["description"]
     assert np.allclose(cohens_d(np.ones((3, 1)), np.ones((4, 1))), 0.0)
 
 

@@ -1,0 +1,105 @@
+"""``ethogram analyze DATA... --out DIR``: discover team and agent behaviours in recorded trajectories (MOHBA).
+
+Trains the hierarchical model on the datasets' windows, clusters both latent levels, links them,
+profiles every cluster with concepts and events, finds changepoints across training iterations,
+learns concept directions against a label, and writes tables, the model and figures
+(``analysis.mohba.report`` lists the files).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+help = "discover team and agent behaviours in recorded trajectories (MOHBA)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("data", nargs="+", metavar="DATA", help="dataset directories (one env; several for checkpoints)")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--conditions", nargs="*", default=None, help="keep datasets recorded under these condition ids")
+    parser.add_argument("--iterations", nargs="*", type=int, default=None, help="keep datasets of these training iterations")
+    g = parser.add_argument_group("features")
+    g.add_argument("--window", type=int, default=32, help="window length in steps")
+    g.add_argument("--stride", type=int, default=16, help="steps between window starts")
+    g.add_argument("--include-obs", action="store_true", help="add the raw observations to the features (large)")
+    g.add_argument("--absolute", action="store_true", help="keep concepts in absolute agent order (no egocentric re-ordering)")
+    g = parser.add_argument_group("model")
+    g.add_argument("--encoder", choices=("gru", "transformer"), default="gru")
+    g.add_argument("--hidden", type=int, default=64)
+    g.add_argument("--z-joint", type=int, default=8)
+    g.add_argument("--z-local", type=int, default=8)
+    g.add_argument("--prior-components", type=int, default=4, help="Gaussians in the conditional prior p(z^α | z^ω)")
+    g.add_argument("--beta-joint", type=float, default=0.5, help="weight of the joint KL relative to β")
+    g.add_argument("--predict-next", action="store_true", help="also predict the next step's features")
+    g.add_argument("--flat", action="store_true", help="flat VAE baseline (no joint latent)")
+    g = parser.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=40)
+    g.add_argument("--batch-size", type=int, default=128)
+    g.add_argument("--lr", type=float, default=2e-3)
+    g.add_argument("--beta-max", type=float, default=1.0)
+    g.add_argument("--cycles", type=int, default=4)
+    g.add_argument("--patience", type=int, default=6)
+    g.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu", help="auto: CUDA when present")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on small machines shared with other work)")
+    g = parser.add_argument_group("behaviours")
+    g.add_argument("--k-joint", type=int, default=None, help="team-level clusters (default: chosen)")
+    g.add_argument("--k-local", type=int, default=None, help="agent-level clusters (default: chosen)")
+    g.add_argument("--k-max", type=int, default=10)
+    g.add_argument("--cluster-method", choices=("gmm", "kmeans"), default="gmm")
+    g.add_argument(
+        "--select", choices=("bic", "silhouette"), default=None, help="how k is chosen (default: bic for gmm, silhouette for kmeans)"
+    )
+    g.add_argument("--unit", choices=("episode", "window"), default="episode", help="what one clustered point is")
+    g.add_argument("--label", choices=("return", "dispersion"), default="return", help="user label for concept discovery and maps")
+    g.add_argument("--label-bins", type=int, default=3)
+    g.add_argument("--concepts", type=int, default=4, help="concept directions to learn in z^ω (0: skip)")
+    g.add_argument("--changepoint-method", choices=("pelt", "chi2"), default="pelt")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from analysis.dataset import load
+    from analysis.mohba.features import FeatureConfig
+    from analysis.mohba.pipeline import ClusterConfig
+    from analysis.mohba.report import Progress, ReportConfig, run_analysis
+    from analysis.mohba.train import TrainConfig
+
+    torch.set_num_threads(max(1, args.threads))
+    features = FeatureConfig(window=args.window, stride=args.stride, include_obs=args.include_obs, egocentric=not args.absolute)
+    say = Progress()
+    say(f"loading {len(args.data)} dataset(s)")
+    episodes = load(args.data, fields=features.fields, conditions=args.conditions, iterations=args.iterations)
+    train = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        beta_max=args.beta_max,
+        cycles=args.cycles,
+        patience=args.patience,
+        device=args.device,
+        seed=args.seed,
+    )
+    clusters = ClusterConfig(
+        k_joint=args.k_joint,
+        k_local=args.k_local,
+        method=args.cluster_method,
+        select=args.select or ("bic" if args.cluster_method == "gmm" else "silhouette"),
+        k_max=args.k_max,
+        unit=args.unit,
+        seed=args.seed,
+    )
+    report = ReportConfig(label=args.label, label_bins=args.label_bins, concepts=args.concepts, changepoint_method=args.changepoint_method)
+    model_options = {
+        "encoder": args.encoder,
+        "hidden": args.hidden,
+        "z_joint": args.z_joint,
+        "z_local": args.z_local,
+        "prior_components": args.prior_components,
+        "beta_joint": args.beta_joint,
+        "predict_next": args.predict_next,
+        "hierarchical": not args.flat,
+    }
+    run_analysis(episodes, args.out, features, train, clusters, report, model_options, progress=say)
+    return 0
