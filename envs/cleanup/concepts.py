@@ -54,49 +54,60 @@ def concept_set(agents: tuple[str, ...], k: int) -> ConceptSet:
 
 
 class Nearest:
-    """The k targets (orchard or river cells) nearest to each agent among those present.
+    """The k present targets nearest to each agent, for several groups of targets (apples, waste) at once.
 
-    Tables, per viewer cell p: ``rank[p, t]`` the place of target t in p's distance order and
-    ``order[p, r]`` the target in place r. Masking absent targets to the sentinel rank and sorting
-    the (uint16) ranks gives the k nearest present targets in order; the sentinel maps to ABSENT.
-    With fewer than k targets, dummy targets on the ``nowhere`` cell (never present) fill the list;
-    a viewer on ``nowhere`` (removed) sees only the sentinel.
+    Each group g (orchard cells, river cells) gets ``width_g = max(n_g, k)`` slots; with fewer than k
+    targets, dummy slots on the ``nowhere`` cell (never present) fill it. Per viewer cell p, the
+    table ``rank[p, s]`` holds the place of slot s in p's distance order within its group, offset
+    so that every rank of group g is above every rank of the groups before it, with one sentinel
+    rank per group (``offset_g + width_g``) for absent targets. Masking absent slots to their
+    sentinel and sorting a row puts each group's present slots first, nearest first, then its
+    sentinels: group g's k nearest sit at sorted places ``start_g .. start_g + k`` where ``start_g``
+    is the number of slots before the group. ``xy[p * R + rank]`` decodes a rank (ABSENT for a
+    sentinel). A viewer on ``nowhere`` (removed) gets only sentinels.
     """
 
-    def __init__(self, geo: Geometry, targets: np.ndarray, k: int) -> None:
-        self.n, self.k = len(targets), k
-        width = max(self.n, k)
-        if width >= np.iinfo(np.uint16).max:
-            raise ValueError(f"too many targets ({width}) for the uint16 rank tables")
-        self.cells = np.concatenate([targets, np.full(width - self.n, geo.nowhere, dtype=np.int64)])
-        """(width,) padded cells of the targets, dummies last."""
-        dist = geo.sq_dist(targets) * width + np.arange(self.n)[None, :]  # (cells, n): ties by target index
-        dist = np.concatenate([dist, np.full((geo.cells, width - self.n), np.iinfo(np.int64).max)], axis=1)
-        order = np.argsort(dist, axis=1, kind="stable")  # (cells, width)
-        self.rank = np.empty_like(order, dtype=np.uint16)
-        np.put_along_axis(self.rank, order, np.arange(width, dtype=np.uint16)[None, :], axis=1)
-        self.rank[geo.nowhere] = width
-        self.width = width
-        xy = np.full((width + 1, 2), ABSENT, dtype=np.float32)  # per target, and the sentinel (ABSENT)
-        xy[: self.n] = geo.xy[targets]
-        order = np.concatenate([order, np.full((geo.cells, 1), width)], axis=1)  # (cells, width + 1)
-        self.xy_by_rank = xy[order].reshape(-1, 2)
-        """(cells * (width + 1), 2): position of the target in place r from cell p, at row p * (width + 1) + r."""
-        self.mask = np.array([width, 0], dtype=np.uint16)
-        """Indexed by presence (0/1): the rank floor of an absent (sentinel) and a present target."""
+    def __init__(self, geo: Geometry, groups: list[np.ndarray], k: int) -> None:
+        self.k = k
+        self.sizes = [len(g) for g in groups]
+        widths = [max(n, k) for n in self.sizes]
+        self.span = sum(widths) + len(groups)  # ranks 0 .. span - 1, sentinels included
+        if self.span >= np.iinfo(np.uint16).max:
+            raise ValueError(f"too many targets ({self.span}) for the uint16 rank tables")
+        cells, ranks, absent, picks = [], [], [], []
+        xy = np.full((geo.cells, self.span, 2), ABSENT, dtype=np.float32)
+        offset = start = 0
+        for targets, n, width in zip(groups, self.sizes, widths, strict=True):
+            dist = geo.sq_dist(targets) * width + np.arange(n)[None, :]  # (cells, n): ties by target order
+            dist = np.concatenate([dist, np.full((geo.cells, width - n), np.iinfo(np.int64).max)], axis=1)
+            order = np.argsort(dist, axis=1, kind="stable")  # (cells, width): slot in each place
+            rank = np.empty_like(order)
+            np.put_along_axis(rank, order, np.arange(width)[None, :], axis=1)
+            rank[geo.nowhere] = width
+            ranks.append(rank + offset)
+            where = np.append(geo.xy[targets], np.full((width - n + 1, 2), ABSENT, dtype=np.float32), axis=0)
+            xy[:, offset : offset + width] = where[order]
+            cells.append(np.append(targets, np.full(width - n, geo.nowhere)))
+            absent.append(np.full(width, offset + width))
+            picks.append(np.arange(start, start + k))
+            offset, start = offset + width + 1, start + width
+        self.cells = np.concatenate(cells)
+        """(slots,) padded cell of every slot, group after group."""
+        self.rank = np.concatenate(ranks, axis=1).astype(np.uint16)  # (cells, slots)
+        self.absent = np.concatenate(absent).astype(np.uint16)  # (slots,) the sentinel rank of each slot
+        self.pick = np.concatenate(picks)  # (groups * k,) sorted places holding each group's k nearest
+        self.xy = xy.reshape(-1, 2)
 
     def __call__(self, present: np.ndarray, pos: np.ndarray) -> np.ndarray:
-        """(K, N, k, 2) float32 positions; ``present`` (K, width) uint8 0/1 over ``cells``, ``pos`` (K, N)."""
-        if not present.any():
-            return np.full((*pos.shape, self.k, 2), ABSENT, dtype=np.float32)
+        """(K, N, groups * k, 2) float32 positions; ``present`` (K, slots) uint8 0/1 over ``cells``, ``pos`` (K, N)."""
         k_envs, n = pos.shape
-        ranks = np.take(self.rank, pos, axis=0)  # (K, N, width)
-        floor = np.take(self.mask, present)  # (K, width)
+        ranks = np.take(self.rank, pos, axis=0)  # (K, N, slots)
+        floor = (present ^ 1) * self.absent  # (K, slots) uint16: the sentinel where absent, 0 where present
         # broadcasting over N costs a loop per row: repeat instead when there are many rows
         floor = np.repeat(floor, n, axis=0).reshape(ranks.shape) if k_envs > 4 else floor[:, None, :]
         np.maximum(ranks, floor, out=ranks)
         ranks.sort(axis=-1)
-        return np.take(self.xy_by_rank, pos[..., None] * (self.width + 1) + ranks[..., : self.k], axis=0)
+        return np.take(self.xy, pos[..., None] * self.span + ranks[..., self.pick], axis=0)
 
 
 class ConceptTables:
@@ -104,8 +115,7 @@ class ConceptTables:
 
     def __init__(self, geo: Geometry, num_agents: int, k: int, removal: bool) -> None:
         self.num_agents, self.k, self.removal = num_agents, k, removal
-        self.apples = Nearest(geo, geo.orchard, k)
-        self.waste = Nearest(geo, geo.river, k)
+        self.nearest = Nearest(geo, [geo.orchard, geo.river], k)
         self.dim = num_agents * AGENT_WIDTH + 4 * k + 2
         cell = np.zeros((geo.cells, AGENT_WIDTH), dtype=np.float32)  # per cell: x, y, -, in_orchard, in_river, -
         cell[:, 0:2] = geo.xy
@@ -113,28 +123,26 @@ class ConceptTables:
         cell[:, 4] = geo.in_river
         cell[geo.nowhere, 0:2] = ABSENT
         self.cell = cell
-        channels = len(CHANNELS)
-        self.items = np.concatenate([self.apples.cells * channels + APPLE_CH, self.waste.cells * channels + WASTE_CH])
+        channels = np.repeat([APPLE_CH, WASTE_CH], [max(len(geo.orchard), k), max(len(geo.river), k)])
+        self.items = self.nearest.cells * len(CHANNELS) + channels
         """Flat (cell * C + channel) canvas index of every apple slot, then every waste slot."""
-        wa = self.apples.width
+        n_apples, n_river = self.nearest.sizes
         self.count = np.zeros((len(self.items), 2), dtype=np.float32)  # present @ count = (waste cells, apples)
-        self.count[wa : wa + self.waste.n, 0] = 1.0
-        self.count[: self.apples.n, 1] = 1.0
-        self.size = np.array([max(self.waste.n, 1), max(self.apples.n, 1)], dtype=np.float32)
+        self.count[len(self.items) - max(n_river, k) :][:n_river, 0] = 1.0
+        self.count[:n_apples, 1] = 1.0
+        self.size = np.array([max(n_river, 1), max(n_apples, 1)], dtype=np.float32)
 
     def __call__(self, canvas: np.ndarray, pos: np.ndarray, facing: np.ndarray, removed: np.ndarray) -> np.ndarray:
         """Concepts (K, N, D) float32 from the canvas (K, cells, C) and the agents' arrays (K, N)."""
         k_envs, n = pos.shape
         present = np.take(canvas.reshape(k_envs, -1), self.items, axis=1)  # (K, apple slots + waste slots) 0/1
-        wa = self.apples.width
         agent = np.take(self.cell, pos, axis=0)  # (K, N, 6)
         agent[..., 2] = facing
         if self.removal:
             agent[..., 5] = removed > 0
         out = np.empty((k_envs, n, self.dim), dtype=np.float32)
-        a, k2 = n * AGENT_WIDTH, 2 * self.k
+        a = n * AGENT_WIDTH
         out[:, :, :a] = agent.reshape(k_envs, 1, a)
-        out[:, :, a : a + k2] = self.apples(present[:, :wa], pos).reshape(k_envs, n, k2)
-        out[:, :, a + k2 : a + 2 * k2] = self.waste(present[:, wa:], pos).reshape(k_envs, n, k2)
+        out[:, :, a:-2] = self.nearest(present, pos).reshape(k_envs, n, 4 * self.k)
         out[:, :, -2:] = ((present @ self.count) / self.size)[:, None, :]
         return out

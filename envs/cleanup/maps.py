@@ -180,7 +180,7 @@ class Geometry:
 
     @property
     def nowhere(self) -> int:
-        """The parking cell of removed agents (first extra row; needs ``extra`` > view radius)."""
+        """The parking cell of removed agents (first extra row; ``extra`` > pad keeps its window and rays in the array)."""
         return (self.cmap.height + 2 * self.pad) * self.wp + self.pad
 
     def flat(self, mask: np.ndarray) -> np.ndarray:

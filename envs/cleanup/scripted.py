@@ -20,8 +20,8 @@ all agents at once. Roles (``ROLES``):
   it would for another facing, it turns; otherwise it harvests like a harvester. Never cleans.
 - ``random``: uniform over the 9 actions.
 
-An agent whose move failed last step (blocked by another agent) moves at random this step, so two
-agents never lock each other forever. ``population("2 cleaners + 3 harvesters")`` gives a roles list.
+An agent (other than ``random``) whose move failed last step (blocked by another agent) moves at
+random this step, so two agents never lock each other forever. ``population("2 cleaners + 3 harvesters")`` gives a roles list.
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class Navigator:
     def __init__(self, geo: Geometry) -> None:
         self.geo = geo
         walk = np.flatnonzero(~geo.wall)  # padded cells one can stand on
-        self.num = n = len(walk)
+        n = len(walk)
         self.node = np.full(geo.cells, n, dtype=np.int64)  # padded cell -> node (n: not walkable / nowhere)
         self.node[walk] = np.arange(n)
         steps = DIRECTIONS[:, 0] * geo.wp + DIRECTIONS[:, 1]
@@ -93,10 +93,6 @@ class Navigator:
         self.dist = np.full((n + 1, n + 1), FAR, dtype=np.int16)  # row/column n: nowhere
         self.dist[:n, :n] = dist
         self.neighbour = np.vstack([self.neighbour, np.full((1, 4), n)])
-
-    def distance(self, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-        """Moves from padded cells ``src`` to padded cells ``dst`` (broadcast), ``FAR`` if unreachable."""
-        return self.dist[self.node[src], self.node[dst]]
 
     def nearest(self, src: np.ndarray, targets: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For M agents at ``src`` (M,): the nearest present target and its distance.
@@ -140,6 +136,7 @@ class ScriptedTeam:
         self.rng = np.random.default_rng(seed)
         self.nav = Navigator(world.geo)
         self.groups = {role: np.array([i for i, r in enumerate(roles) if r == role]) for role in ROLES if role in roles}
+        self.steered = np.array([r != "random" for r in roles])  # agents that unstick themselves
         self._k = -1
 
     def _ensure(self, k: int) -> None:
@@ -167,7 +164,7 @@ class ScriptedTeam:
         actions = np.full(state.pos.shape, STAY, dtype=np.int64)
         for role, agents in self.groups.items():
             actions[:, agents] = getattr(self, f"_{role}")(state, agents)
-        stuck = self.last_move & (state.pos == self.last_pos) & (actions < 4)
+        stuck = self.last_move & (state.pos == self.last_pos) & (actions < 4) & self.steered
         actions[stuck] = self.rng.integers(0, 4, size=int(stuck.sum()))
         self.last_pos = state.pos.copy()
         self.last_move = actions < 4
@@ -179,62 +176,62 @@ class ScriptedTeam:
         return self.rng.integers(0, len(Action), size=(len(state.pos), len(agents)))
 
     def _harvester(self, state, agents: np.ndarray) -> np.ndarray:
-        geo, nav = self.world.geo, self.nav
-        pos = state.pos[:, agents].ravel()  # (M,) M = K * agents
-        env = np.repeat(np.arange(len(state.pos)), len(agents))
-        apples = state.canvas[env[:, None], geo.orchard[None, :], APPLE_CH].astype(bool)  # (M, nB)
-        target, dist = nav.nearest(pos, geo.orchard, apples)
-        act = nav.step_toward(pos, geo.orchard[target])
+        geo = self.world.geo
+        env, pos, _ = self._locate(state, agents)
+        act, dist = self._walk(pos, geo.orchard, state.canvas[env[:, None], geo.orchard[None, :], APPLE_CH].astype(bool))
         none = dist >= FAR
         if none.any():  # no apple: to the orchard, then wander
-            cell, _ = nav.nearest(pos[none], geo.orchard, np.ones((none.sum(), len(geo.orchard)), dtype=bool))
-            home = nav.step_toward(pos[none], geo.orchard[cell])
+            home, _ = self._walk(pos[none], geo.orchard)
             act[none] = np.where(home >= 0, home, self.rng.integers(0, 4, size=none.sum()))
         return np.where(act >= 0, act, STAY).reshape(len(state.pos), len(agents))
 
     def _free_rider(self, state, agents: np.ndarray) -> np.ndarray:
-        geo, nav = self.world.geo, self.nav
-        pos = state.pos[:, agents].ravel()
-        env = np.repeat(np.arange(len(state.pos)), len(agents))
-        apples = state.canvas[env[:, None], geo.orchard[None, :], APPLE_CH].astype(bool)
-        target, dist = nav.nearest(pos, geo.orchard, apples)
-        act = np.where(dist <= FREE_RIDER_REACH, nav.step_toward(pos, geo.orchard[target]), -1)
+        geo = self.world.geo
+        env, pos, _ = self._locate(state, agents)
+        act, dist = self._walk(pos, geo.orchard, state.canvas[env[:, None], geo.orchard[None, :], APPLE_CH].astype(bool))
+        act[dist > FREE_RIDER_REACH] = -1
         outside = ~geo.in_orchard[pos]
         if outside.any():
-            cell, _ = nav.nearest(pos[outside], geo.orchard, np.ones((outside.sum(), len(geo.orchard)), dtype=bool))
-            act[outside] = nav.step_toward(pos[outside], geo.orchard[cell])
+            act[outside] = self._walk(pos[outside], geo.orchard)[0]
         return np.where(act >= 0, act, STAY).reshape(len(state.pos), len(agents))
 
     def _cleaner(self, state, agents: np.ndarray) -> np.ndarray:
-        geo, nav = self.world.geo, self.nav
-        k = len(state.pos)
-        pos, facing = state.pos[:, agents].ravel(), state.facing[:, agents].ravel()
-        env = np.repeat(np.arange(k), len(agents))
+        geo = self.world.geo
+        env, pos, facing = self._locate(state, agents)
         gain = self._beam_value(state, env, pos, clean=True)  # (M, 4) waste each facing would clean
         waste = state.canvas[env[:, None], geo.river[None, :], WASTE_CH].astype(bool)
         under = geo.river[None, :] == pos[:, None]  # its beam never reaches its own cell
-        target, dist = nav.nearest(pos, geo.river, waste & ~under)
-        act = nav.step_toward(pos, geo.river[target])
+        act, dist = self._walk(pos, geo.river, waste & ~under)
         none = dist >= FAR
         if none.any():  # no other waste: step off waste it stands on, else go to the river and wait
-            cell, _ = nav.nearest(pos[none], geo.river, np.ones((none.sum(), len(geo.river)), dtype=bool))
-            act[none] = nav.step_toward(pos[none], geo.river[cell])
+            act[none] = self._walk(pos[none], geo.river)[0]
             off = none & (waste & under).any(axis=1)
             act[off] = self.rng.integers(0, 4, size=off.sum())
         act = np.where(act >= 0, act, STAY)
-        return self._aim(act, gain, facing, FIRE_CLEAN).reshape(k, len(agents))
+        return self._aim(act, gain, facing, FIRE_CLEAN).reshape(len(state.pos), len(agents))
 
     def _punisher(self, state, agents: np.ndarray) -> np.ndarray:
-        k = len(state.pos)
-        pos, facing = state.pos[:, agents].ravel(), state.facing[:, agents].ravel()
-        env = np.repeat(np.arange(k), len(agents))
+        env, pos, facing = self._locate(state, agents)
         slacker = self.since_clean >= PATIENCE  # (K, N)
         gain = self._beam_value(state, env, pos, clean=False, slacker=slacker)  # (M, 4) slackers hit
         ready = (self.since_fire[:, agents].ravel() >= PUNISH_EVERY) & (state.penalty_timer[:, agents].ravel() == 0)
         act = self._harvester(state, agents).ravel()
-        return self._aim(act, np.where(ready[:, None], gain, 0), facing, FIRE_PENALTY).reshape(k, len(agents))
+        return self._aim(act, np.where(ready[:, None], gain, 0), facing, FIRE_PENALTY).reshape(len(state.pos), len(agents))
 
     # ---------------------------------------------------------------- helpers
+    @staticmethod
+    def _locate(state, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Env, cell and facing (M,) of these agents in every env, M = K * len(agents), env-major."""
+        env = np.repeat(np.arange(len(state.pos)), len(agents))
+        return env, state.pos[:, agents].ravel(), state.facing[:, agents].ravel()
+
+    def _walk(self, pos: np.ndarray, targets: np.ndarray, present: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """First move (-1: there, or none) towards the nearest present target (all if ``present`` is None), and its distance."""
+        if present is None:
+            present = np.ones((len(pos), len(targets)), dtype=bool)
+        target, dist = self.nav.nearest(pos, targets, present)
+        return self.nav.step_toward(pos, targets[target]), dist
+
     @staticmethod
     def _aim(act: np.ndarray, gain: np.ndarray, facing: np.ndarray, fire: int) -> np.ndarray:
         """Fire if the current facing gains, else turn towards a facing that gains, else ``act``."""

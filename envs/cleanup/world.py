@@ -124,7 +124,7 @@ class World:
         self.cmap = parse_map(cfg.map)
         self.num_agents = n = cfg.num_agents
         pad = max(cfg.view_radius, cfg.beam_length, cfg.beam_width // 2, 1)
-        self.geo = geo = Geometry(self.cmap, pad, extra=cfg.view_radius + 1)
+        self.geo = geo = Geometry(self.cmap, pad, extra=pad + 1)  # windows and rays from `nowhere` stay in the array
         self.windows = Windows(geo, cfg.view_radius)
         self.rays = ray_offsets(cfg.beam_length, cfg.beam_width, geo.wp)  # (4, W, L)
         self.static = static_canvas(geo)
@@ -324,15 +324,18 @@ class World:
             grow[env, self.under[state.pos]] = False  # nothing grows under an agent
             state.canvas.reshape(-1)[self.apple_slots(k)[grow]] = 1
         if len(geo.river) and cfg.waste_spawn_prob > 0:
-            ok = self.waste_ok[count] & (rng.random(k) < cfg.waste_spawn_prob)
+            ok = self.waste_ok[count]
             if cfg.waste_start_step:
                 ok &= t >= cfg.waste_start_step
             if ok.any():
-                rows = np.flatnonzero(ok)
-                clean = waste[rows] == 0  # (M, nR)
-                pick = (rng.random(rows.size) * clean.sum(axis=1)).astype(np.int64)
-                cell = np.argmax(np.cumsum(clean, axis=1) > pick[:, None], axis=1)
-                state.canvas[rows, geo.river[cell], WASTE_CH] = 1
+                u = rng.random(k)  # u < prob: waste appears, and u / prob (uniform in [0, 1)) picks the cell
+                rows = np.flatnonzero(ok & (u < cfg.waste_spawn_prob))
+                if rows.size:
+                    clean = waste[rows] == 0  # (M, nR)
+                    free = clean.sum(axis=1)
+                    pick = np.minimum((u[rows] / cfg.waste_spawn_prob * free).astype(np.int64), free - 1)
+                    cell = np.argmax(np.cumsum(clean, axis=1) > pick[:, None], axis=1)
+                    state.canvas[rows, geo.river[cell], WASTE_CH] = 1
 
     def _removal(self, state: State, env: np.ndarray, rng: np.random.Generator, events: np.ndarray) -> None:
         back = state.removed == 1

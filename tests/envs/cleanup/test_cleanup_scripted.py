@@ -106,3 +106,9 @@ def test_team_is_reproducible_from_its_seed():
     b = _play(["random", "harvester", "cleaner"], steps=50, map="small", seed=4)
     for x, y in zip(a, b, strict=True):
         np.testing.assert_array_equal(x, y)
+
+
+def test_teams_play_with_removal_and_a_small_view():
+    """Melting Pot rules (zapped agents leave for a while), a view narrower than the beams."""
+    events, _, _ = _play(["punisher", "harvester", "cleaner"], steps=160, preset="meltingpot", view_radius=2)
+    assert events[0, Event.PENALTY_HITS] > 0 and events[1, Event.HIT_BY_PENALTY] > 0
