@@ -48,6 +48,10 @@ def test_tiny_run_then_policy_acts(ray_cluster, tmp_path, policy, sharing, extra
     out = env.reset(seed=1)
     po = pol.act(env, out)
     assert po.actions.shape == (3, 2) and po.actions.dtype == np.int64
+    again = [load_policy(tmp_path / "seed_3", env, seed=0).act(env, out).actions for _ in range(2)]
+    np.testing.assert_array_equal(again[0], again[1])  # seeded sampling
+    greedy = load_policy(tmp_path / "seed_3", env, deterministic=True)
+    np.testing.assert_array_equal(greedy.act(env, out).actions, greedy.act(env, out).actions)
     if policy == "cbp":
         assert po.concepts.shape == (3, 2, env.spec.concepts.pred_dim)
         assert po.intervened is None
