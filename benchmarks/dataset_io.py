@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from analysis.dataset import DatasetWriter, load, open_dataset
+from analysis.dataset.writer import SHARD_ROWS
 from marl.record import record, run_batch
 from marl.record import resolve_policy as _resolve
 
@@ -57,35 +58,43 @@ def bench_record(env_id: str, setup: dict, episodes: int, num_envs: int, root: P
 
 
 def grow(env_id: str, setup: dict, src: Path, dst: Path, agent_steps: int, num_envs: int) -> int:
-    """A dataset of about ``agent_steps`` agent-steps made of one recorded batch written again and again."""
-    ds = open_dataset(src)
+    """A dataset of about ``agent_steps`` agent-steps made of one recorded batch written again and again,
+    in shards of the recorder's size (``SHARD_ROWS``)."""
     from envs import make_batched
 
     env = make_batched(env_id, setup["config"], num_envs, auto_reset=True)
     batch = run_batch(env, _resolve(setup["policy"], env, 0), 0, store_obs=True)
     per_batch = int(batch.lengths.sum()) * env.num_agents
-    with DatasetWriter(dst, ds.manifest) as writer:
-        for b in range(max(1, agent_steps // per_batch)):
-            ids = np.arange(b * num_envs, (b + 1) * num_envs)
-            writer.write_shard(f"batch-{b:06d}", type(batch)(**{**vars(batch), "episode_ids": ids}))
+    per_shard = -(-SHARD_ROWS // per_batch)
+    n_batches = max(1, agent_steps // per_batch)
+    with DatasetWriter(dst, open_dataset(src).manifest) as writer:
+        for s in range(-(-n_batches // per_shard)):
+            ids = [np.arange(b * num_envs, (b + 1) * num_envs) for b in range(s * per_shard, min((s + 1) * per_shard, n_batches))]
+            writer.write_shard(f"shard-{s:06d}", *(type(batch)(**{**vars(batch), "episode_ids": i}) for i in ids))
     return open_dataset(dst).agent_steps
 
 
-def bench_load(path: Path, repeats: int) -> dict:
+def bench_load(path: Path, repeats: int, obs_agent_steps: int) -> dict:
+    """Best-of-``repeats`` load times; with observations on the first ``obs_agent_steps`` only (memory)."""
     ds = open_dataset(path)
+    per_episode = ds.agent_steps / ds.num_episodes
+    subset = ds.episode_ids[: max(1, int(obs_agent_steps / per_episode))]
     out = {"agent_steps": ds.agent_steps, "episodes": ds.num_episodes}
-    for key, fields in (("without_obs", LOAD_FIELDS), ("with_obs", (*LOAD_FIELDS, "obs"))):
+    for key, fields, episodes in (("without_obs", LOAD_FIELDS, None), ("with_obs", (*LOAD_FIELDS, "obs"), subset)):
         walls, cpus = [], []
         for _ in range(repeats):
             wall, cpu = time.perf_counter(), time.process_time()
-            load(ds, fields=fields)
+            eps = load(ds, fields=fields, episodes=episodes)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
+        steps = int(eps.mask.sum()) * ds.manifest.env.num_agents
         out[key] = {
-            "agent_steps_per_s": ds.agent_steps / min(walls),
-            "agent_steps_per_cpu_s": ds.agent_steps / min(cpus),
+            "agent_steps": steps,
+            "agent_steps_per_s": steps / min(walls),
+            "agent_steps_per_cpu_s": steps / min(cpus),
             "seconds": min(walls),
         }
+        del eps
     return out
 
 
@@ -95,10 +104,11 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=32)
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--load-agent-steps", type=int, default=2_000_000)
+    parser.add_argument("--obs-agent-steps", type=int, default=500_000, help="load size with observations (they take memory)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     if args.quick:
-        args.episodes, args.load_agent_steps, args.repeats = 8, 100_000, 2
+        args.episodes, args.load_agent_steps, args.obs_agent_steps, args.repeats = 8, 100_000, 50_000, 2
     root = Path(tempfile.mkdtemp(prefix="ethogram-bench-"))
     result = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load_average": os.getloadavg()[0]}}
     try:
@@ -107,7 +117,7 @@ def main() -> None:
             entry["record"] = bench_record(env_id, setup, args.episodes, args.num_envs, root)
             big = root / f"{env_id}-big"
             grow(env_id, setup, root / f"{env_id}-obs", big, args.load_agent_steps, args.num_envs)
-            entry["load"] = bench_load(big, args.repeats)
+            entry["load"] = bench_load(big, args.repeats, args.obs_agent_steps)
             result[env_id] = entry
     finally:
         shutil.rmtree(root, ignore_errors=True)

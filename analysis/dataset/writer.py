@@ -81,6 +81,7 @@ class DatasetWriter:
         self.shard_rows = max(1, int(shard_rows))
         self.schema = arrow_schema(manifest)
         self.shard_dir = self.path / SHARD_DIR
+        _check_target(self.path)
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         self._lock = _lock(self.path)
         try:
@@ -134,6 +135,8 @@ class DatasetWriter:
         """Write ``batches`` as one shard ``name`` now (atomically; replaces a shard of that name)."""
         if not name or name.startswith(".") or "/" in name:
             raise DatasetError(f"bad shard name {name!r}")
+        if not batches:
+            raise DatasetError("write_shard needs at least one batch")
         ids = [int(e) for b in batches for e in b.episode_ids]
         self._check_new_ids(ids, replacing=name)
         table = pa.concat_tables([self._table(b) for b in batches])
@@ -303,6 +306,21 @@ def _strings(texts: list[str]) -> pa.Array:
 def _fixed_binary(values: np.ndarray) -> pa.FixedSizeBinaryArray:
     """(R, B) uint8 → fixed_size_binary[B] (zero-copy)."""
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(values.shape[1]), values.shape[0], [None, pa.py_buffer(values)])
+
+
+def _check_target(path: Path) -> None:
+    """Refuse a directory that holds anything but a dataset (or the leftovers of one that died at birth)."""
+    if not path.exists() or (path / MANIFEST_FILE).exists():
+        return
+    if not path.is_dir():
+        raise DatasetError(f"{path} exists and is not a directory")
+    shards = path / SHARD_DIR
+    foreign = [p.name for p in path.iterdir() if p.name not in (".lock", SHARD_DIR) and ".tmp-" not in p.name]
+    foreign += [f"{SHARD_DIR}/{p.name}" for p in (shards.iterdir() if shards.is_dir() else ()) if ".tmp-" not in p.name]
+    if foreign:
+        raise DatasetError(
+            f"{path} is not empty and holds no {MANIFEST_FILE} (found {', '.join(sorted(foreign)[:5])}); choose a new directory"
+        )
 
 
 def _lock(path: Path):

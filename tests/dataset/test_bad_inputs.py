@@ -8,7 +8,7 @@ import shutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import toy_batch, toy_manifest, toy_spec
+from toy_dataset import toy_batch, toy_manifest, toy_spec
 
 from analysis.dataset import DatasetError, DatasetWriter, load, open_dataset
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from conftest import toy_batch, toy_manifest, toy_spec
+from toy_dataset import toy_batch, toy_manifest, toy_spec
 
 from analysis.dataset import ConditionInfo, DatasetError, DatasetWriter, PolicyInfo, load, open_dataset
 
@@ -129,6 +129,15 @@ def test_resume_accepts_same_manifest_and_refuses_another(tmp_path):
     with pytest.raises(DatasetError) as err:
         DatasetWriter(tmp_path, changed)
     assert "env.config.layout" in str(err.value) and "policy.name" in str(err.value) and '"toy" (existing) vs "other"' in str(err.value)
+
+
+def test_writer_refuses_a_directory_that_is_not_a_dataset(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetError, match=r"not empty and holds no manifest\.json \(found notes\.txt\)"):
+        DatasetWriter(tmp_path, toy_manifest())
+    (tmp_path / "born" / "shards").mkdir(parents=True)  # a writer killed before its manifest landed
+    (tmp_path / "born" / ".lock").touch()
+    DatasetWriter(tmp_path / "born", toy_manifest()).close()
 
 
 def test_one_writer_at_a_time(tmp_path):

@@ -8,7 +8,7 @@ import sys
 import textwrap
 
 import numpy as np
-from conftest import toy_batch, toy_manifest
+from toy_dataset import toy_batch, toy_manifest
 
 from analysis.dataset import DatasetWriter, load
 

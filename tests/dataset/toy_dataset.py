@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from analysis.dataset import EpisodeBatch, Manifest, PolicyInfo
 from envs.spec import ConceptKind, ConceptSet, ConceptSpec, EnvSpec, EventSpec, ObservationLayout
@@ -62,8 +61,3 @@ def toy_batch(manifest: Manifest, ids, lengths, horizon: int = 12, seed: int = 0
         predicted=rng.normal(size=pred).astype(np.float32) if manifest.predicted else None,
         intervened=rng.normal(size=pred).astype(np.float32) if manifest.intervened else None,
     )
-
-
-@pytest.fixture
-def manifest() -> Manifest:
-    return toy_manifest()
