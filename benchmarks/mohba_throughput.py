@@ -31,10 +31,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.dataset import load
-from analysis.mohba.features import FeatureConfig
-from analysis.mohba.model import count_parameters
-from analysis.mohba.pipeline import Analyser
-from analysis.mohba.train import TrainConfig, encode
+from analysis.mohba.features import FeatureConfig, make_windows
+from analysis.mohba.model import ModelConfig, MohbaModel, count_parameters
+from analysis.mohba.train import TrainConfig, encode, fit
 from benchmarks.mohba_validation import SETUPS, record_teams
 
 
@@ -62,23 +61,29 @@ def main() -> None:
         load_s = time.perf_counter() - t
     features = FeatureConfig(window=args.window, stride=args.stride)
     train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size)
-    t = time.perf_counter()
-    history = []
-    analyser, windows, fit = Analyser.fit(episodes, features, train, {"encoder": args.encoder}, progress=history.append)
-    fit_total_s = time.perf_counter() - t
-    prep_s = fit_total_s - fit.seconds
-    t = time.perf_counter()
-    encode(analyser.model, windows)
-    encode_s = time.perf_counter() - t
-    best = fit.history[fit.best_epoch]
+    wall, cpu = time.perf_counter(), time.process_time()
+    windows, _ = make_windows(episodes, features)
+    prep = (time.perf_counter() - wall, time.process_time() - cpu)
+    torch.manual_seed(train.seed)
+    model = MohbaModel(
+        ModelConfig(feature_dim=windows.features.shape[-1], num_actions=len(episodes.spec.action_names), encoder=args.encoder)
+    )
+    cpu = time.process_time()
+    fit_result = fit(model, windows, train)
+    fit_cpu = time.process_time() - cpu
+    wall, cpu = time.perf_counter(), time.process_time()
+    encode(model, windows)
+    enc = (time.perf_counter() - wall, time.process_time() - cpu)
+    best = fit_result.history[fit_result.best_epoch]
     machine = {
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
     }
     data = {"episodes": int(episodes.num_episodes), "steps_per_episode": int(episodes.horizon), "windows": len(windows)}
-    model = {"encoder": args.encoder, "parameters": count_parameters(analyser.model), "feature_dim": int(windows.features.shape[-1])}
+    model = {"encoder": args.encoder, "parameters": count_parameters(model), "feature_dim": int(windows.features.shape[-1])}
     result = {
         "benchmark": "mohba_throughput",
         "machine": machine,
@@ -86,17 +91,18 @@ def main() -> None:
         "model": {**model, "window": args.window, "batch_size": args.batch_size},
         "record_s": round(record_s, 1),
         "load_s": round(load_s, 2),
-        "prepare_windows_s": round(prep_s, 2),
+        "prepare_windows_s": {"wall": round(prep[0], 2), "cpu": round(prep[1], 2)},
         "train": {
-            "windows_per_s": round(fit.windows_per_s, 1),
-            "epochs_run": len(fit.history),
-            "best_epoch": fit.best_epoch,
-            "stopped_early": fit.stopped_early,
+            "windows_per_s": round(fit_result.windows_per_s, 1),
+            "windows_per_cpu_s": round(fit_result.windows_seen / max(fit_cpu, 1e-9), 1),
+            "epochs_run": len(fit_result.history),
+            "best_epoch": fit_result.best_epoch,
+            "stopped_early": fit_result.stopped_early,
             "seconds_to_best": round(best["seconds"], 1),
-            "seconds_total": round(fit.seconds, 1),
-            "best_val_loss": round(fit.best_val, 3),
+            "seconds_total": round(fit_result.seconds, 1),
+            "best_val_loss": round(fit_result.best_val, 3),
         },
-        "encode": {"windows_per_s": round(len(windows) / encode_s, 1), "seconds": round(encode_s, 2)},
+        "encode": {"windows_per_s": round(len(windows) / enc[0], 1), "windows_per_cpu_s": round(len(windows) / max(enc[1], 1e-9), 1)},
     }
     print(json.dumps(result, indent=2))
 

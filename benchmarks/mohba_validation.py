@@ -33,7 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
+from sklearn.metrics import adjusted_rand_score, homogeneity_score, silhouette_score
 from sklearn.preprocessing import StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -101,14 +101,29 @@ def record_teams(root: Path, env: str, config: dict, teams: list[str], episodes:
     return paths
 
 
-def truth(episodes) -> tuple[np.ndarray, np.ndarray]:
-    """(E, N) true role names and (E,) composition ids (sorted roles) from the policy names."""
+def truth(episodes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(E, N) true role names, (E,) composition ids (sorted roles) and (E, N) role-in-team names."""
     roles = np.array([p.split(":", 1)[1].split(",") for p in episodes.policy])
-    return roles, np.array(["+".join(sorted(r)) for r in roles])
+    comps = np.array(["+".join(sorted(r)) for r in roles])
+    in_team = np.array([[f"{r}@{c}" for r in row] for row, c in zip(roles, comps)])
+    return roles, comps, in_team
 
 
 def _ari(truth_labels: np.ndarray, labels: np.ndarray) -> float:
     return round(float(adjusted_rand_score(truth_labels, labels)), 4)
+
+
+def _scores(truth: tuple[np.ndarray, np.ndarray, np.ndarray], local: np.ndarray, joint: np.ndarray, k_local: int, k_joint: int) -> dict:
+    """ARIs vs the planted modes and compositions, plus how pure the agent clusters are."""
+    modes, comps, in_team = truth
+    return {
+        "agent_ari": _ari(modes.reshape(-1), local.reshape(-1)),
+        "team_ari": _ari(comps, joint),
+        "agent_homogeneity": round(float(homogeneity_score(modes.reshape(-1), local.reshape(-1))), 4),
+        "agent_ari_vs_role_in_team": _ari(in_team.reshape(-1), local.reshape(-1)),
+        "k_local": int(k_local),
+        "k_joint": int(k_joint),
+    }
 
 
 def _team_of(agent_vectors: np.ndarray) -> np.ndarray:
@@ -125,7 +140,7 @@ def _kmeans(train: np.ndarray, test: np.ndarray, k: int | None, seed: int) -> tu
     return KMeans(k, n_init=10, random_state=seed).fit(xs).predict(xt), k
 
 
-def score_latents(train: Units, test: Units, modes: np.ndarray, comps: np.ndarray, k_true: tuple[int, int], seed: int) -> dict:
+def score_latents(train: Units, test: Units, truth: tuple, k_true: tuple[int, int], seed: int) -> dict:
     """ARIs of the latent clusterings (chosen k and true k), fitted on ``train``, scored on ``test``."""
     out = {}
     for tag, (kj, kl) in {"k_chosen": (None, None), "k_true": k_true}.items():
@@ -134,23 +149,18 @@ def score_latents(train: Units, test: Units, modes: np.ndarray, comps: np.ndarra
             test = Units(test.episode, None, _team_of(test.local), test.local, test.summary, test.team_return)
         found = discover(train, ClusterConfig(k_joint=kj, k_local=kl, seed=seed))
         joint, local = predict(found, test)
-        out[tag] = {
-            "agent_ari": _ari(modes.reshape(-1), local.reshape(-1)),
-            "team_ari": _ari(comps, joint),
-            "k_local": found.local.k,
-            "k_joint": found.joint.k,
-        }
+        out[tag] = _scores(truth, local, joint, found.local.k, found.joint.k)
     return out
 
 
-def score_summary_kmeans(train: Units, test: Units, modes: np.ndarray, comps: np.ndarray, k_true: tuple[int, int], seed: int) -> dict:
+def score_summary_kmeans(train: Units, test: Units, truth: tuple, k_true: tuple[int, int], seed: int) -> dict:
     """The k-means baseline on per-episode summary statistics."""
     d = train.summary.shape[-1]
     out = {}
     for tag, (kj, kl) in {"k_chosen": (None, None), "k_true": k_true}.items():
         local, k_local = _kmeans(train.summary.reshape(-1, d), test.summary.reshape(-1, d), kl, seed)
         joint, k_joint = _kmeans(_team_of(train.summary), _team_of(test.summary), kj, seed)
-        out[tag] = {"agent_ari": _ari(modes.reshape(-1), local), "team_ari": _ari(comps, joint), "k_local": k_local, "k_joint": k_joint}
+        out[tag] = _scores(truth, local, joint, k_local, k_joint)
     return out
 
 
@@ -166,8 +176,8 @@ def planted_behaviours(env: str, root: Path, args: argparse.Namespace) -> dict:
         fields=("actions", "rewards", "concepts", "events"),
     )
     recorded = time.perf_counter() - t0
-    modes, comps = truth(test_eps)
-    k_true = (len(np.unique(truth(train_eps)[1])), len(np.unique(truth(train_eps)[0])))
+    test_truth, train_truth = truth(test_eps), truth(train_eps)
+    k_true = (len(np.unique(train_truth[1])), len(np.unique(train_truth[0])))
     features = FeatureConfig(window=args.window, stride=args.stride)
     train_cfg = TrainConfig(epochs=args.epochs, seed=args.seed)
     result = {
@@ -183,14 +193,14 @@ def planted_behaviours(env: str, root: Path, args: argparse.Namespace) -> dict:
         train_units = analyser.units(windows)
         test_units = analyser.units(analyser.windows(test_eps))
         result[name] = {
-            **score_latents(train_units, test_units, modes, comps, k_true, args.seed),
+            **score_latents(train_units, test_units, test_truth, k_true, args.seed),
             "train_s": round(fit.seconds, 1),
             "epochs": len(fit.history),
             "total_s": round(time.perf_counter() - t, 1),
         }
         if name == "mohba":
             summary_units = (train_units, test_units)
-    result["kmeans_summary"] = score_summary_kmeans(*summary_units, modes, comps, k_true, args.seed)
+    result["kmeans_summary"] = score_summary_kmeans(*summary_units, test_truth, k_true, args.seed)
     result["targets"] = {"agent_ari": 0.9, "team_ari": 0.8}
     return result
 
@@ -208,6 +218,8 @@ def planted_changepoint(env: str, root: Path, args: argparse.Namespace) -> dict:
     units = analyser.units(windows)
     found = discover(units, ClusterConfig(seed=args.seed))
     out = {
+        "k_joint": found.joint.k,
+        "k_local": found.local.k,
         "checkpoints": args.checkpoints,
         "planted_index": args.change_at,
         "episodes_per_checkpoint": args.checkpoint_episodes * len(setup["before"]),

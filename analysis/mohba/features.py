@@ -51,6 +51,8 @@ class FeatureConfig:
     """Include the flattened raw observation (large; needs ``obs`` loaded)."""
     egocentric: bool = True
     """Put the viewer's own agent concepts first, then teammates in cyclic order."""
+    teammates: bool = True
+    """Include the teammates' agent concepts (egocentric only; False keeps the viewer's own and the objects')."""
     window: int = 32
     """Window length L in steps."""
     stride: int = 16
@@ -176,6 +178,9 @@ def _concept_block(concepts: np.ndarray, spec: EnvSpec, config: FeatureConfig) -
     if ego is None:
         return cols, names
     order, labels = ego
+    if not config.teammates:
+        keep = [i for i, name in enumerate(labels) if not name.startswith("mate")]
+        order, labels = order[:, keep], [labels[i] for i in keep]
     out = np.take_along_axis(cols, order[None, None], axis=-1)
     return out, labels
 

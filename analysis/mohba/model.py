@@ -71,11 +71,17 @@ class ModelConfig:
     """Also predict the next step's features from (o_t, a_t, z^α) (Gaussian, unit variance)."""
     next_weight: float = 1.0
     """Weight of the next-feature term in the reconstruction."""
+    decoder_dropout: float = 0.5
+    """Training only: probability that the decoder sees no observation at a step (features set to 0,
+    the standardised mean), so it must predict the action from z^α alone (Bowman et al. 2016's word
+    dropout against posterior collapse: scripted or trained policies are near-deterministic in
+    their observation, which would otherwise leave z^α unused)."""
 
     def __post_init__(self) -> None:
         check_choice("encoder", self.encoder, ENCODERS)
         for name in ("feature_dim", "num_actions", "hidden", "z_joint", "z_local", "layers", "heads", "max_len", "prior_components"):
             check_range(name, getattr(self, name), 1)
+        check_range("decoder_dropout", self.decoder_dropout, 0.0, 1.0)
         if self.encoder == "transformer" and self.hidden % self.heads:
             raise ValueError(f"hidden={self.hidden} must be divisible by heads={self.heads}")
 
@@ -231,7 +237,11 @@ class MohbaModel(nn.Module):
         kl_local = (kl_local * agent_mask).sum(-1)
         valid = step_mask[:, :, None] & agent_mask[:, None, :]  # (B, L, N)
         z_steps = z_local[:, None].expand(-1, features.shape[1], -1, -1)
-        logits = self.decoder(torch.cat([features, z_steps], dim=-1))
+        seen = features
+        if self.training and self.config.decoder_dropout > 0:
+            keep = torch.rand(features.shape[:-1], device=features.device) >= self.config.decoder_dropout
+            seen = features * keep[..., None]
+        logits = self.decoder(torch.cat([seen, z_steps], dim=-1))
         nll = F.cross_entropy(logits.flatten(0, 2), actions.flatten().clamp(0, self.config.num_actions - 1), reduction="none")
         reconstruction = (nll.view(valid.shape) * valid).sum((1, 2))
         next_err = self._next_error(features, actions, z_steps, valid) if self.config.predict_next else zero
