@@ -250,13 +250,13 @@ class World:
 
     def _move(self, state: State, actions: np.ndarray, env: np.ndarray, rng: np.random.Generator, events: np.ndarray) -> None:
         old = state.pos
-        target = old + np.take(self.move_offset, actions)
-        target = np.where(np.take(self.geo.wall, target), old, target)
+        target = old + self.move_offset[actions]
+        target = np.where(self.geo.wall[target], old, target)
         moving = target != old
-        if not moving.any():
+        if not np.count_nonzero(moving):
             return
         clash = ((target[:, :, None] == target[:, None, :]) | (target[:, :, None] == old[:, None, :])) & self.offdiag
-        if clash.any():  # some agent moves into a cell another agent holds or wants: the exact rules, on those envs only
+        if np.count_nonzero(clash):  # some agent moves into a cell another agent holds or wants: the exact rules, on those envs only
             rows = np.flatnonzero(clash.any(axis=(1, 2)))
             target[rows] = np.where(self._resolve(moving[rows], target[rows], old[rows], rng), target[rows], old[rows])
         events[..., ENTERED] = self.enter[self.cell_type[old], self.cell_type[target]]
@@ -279,7 +279,7 @@ class World:
 
     def _eat(self, state: State, env: np.ndarray, events: np.ndarray) -> None:
         here = state.canvas[env, state.pos, APPLE_CH]  # (K, N) 0/1
-        if here.any():
+        if np.count_nonzero(here):
             state.canvas[env, state.pos, APPLE_CH] = 0
             events[..., ATE] = here
 
@@ -292,23 +292,23 @@ class World:
             timers = ((FIRE_PENALTY, state.penalty_timer, cfg.penalty_cooldown), (FIRE_CLEAN, state.clean_timer, cfg.clean_cooldown))
             for action, timer, cooldown in timers:
                 timer[...] = np.where(fire & (actions == action), cooldown, np.maximum(timer - 1, 0))
-        if not fire.any():
+        if not np.count_nonzero(fire):
             return
         kf, nf = np.nonzero(fire)
         action = actions[kf, nf]
         clean = (action == FIRE_CLEAN)[:, None, None]  # (M, 1, 1)
         cells, reached, agent, waste = trace(state.canvas, kf, state.pos[kf, nf], state.facing[kf, nf], self.rays, clean)
-        events[kf, nf, np.take(self.fired_event, action)] = 1
+        events[kf, nf, self.fired_event[action]] = 1
         hit = reached & agent & ~clean  # (M, W, L)
         per_firer = hit[0].size
-        if hit.any():
+        if np.count_nonzero(hit):
             events[kf, nf, PEN_HITS] = hit.sum(axis=(1, 2))
             at = np.flatnonzero(hit)
             shooter_env = kf[at // per_firer]
             victim = np.argmax(state.pos[shooter_env] == cells.ravel()[at][:, None], axis=1)
             np.add.at(events[..., HIT_BY], (shooter_env, victim), 1)
         cleaned = reached & waste & clean
-        if cleaned.any():
+        if np.count_nonzero(cleaned):
             events[kf, nf, CLEANED] = cleaned.sum(axis=(1, 2))
             at = np.flatnonzero(cleaned)
             state.canvas[kf[at // per_firer], cells.ravel()[at], WASTE_CH] = 0
@@ -319,7 +319,7 @@ class World:
         waste = state.canvas[:, geo.river, WASTE_CH]  # (K, nR)
         count = waste.sum(axis=1)
         p = self.grow_p[count]  # (K,)
-        if p.any():
+        if np.count_nonzero(p):
             grow = rng.random((k, len(geo.orchard) + 1), dtype=np.float32) < p[:, None]  # last column: not an orchard cell
             grow[env, self.under[state.pos]] = False  # nothing grows under an agent
             state.canvas.reshape(-1)[self.apple_slots(k)[grow]] = 1
@@ -327,7 +327,7 @@ class World:
             ok = self.waste_ok[count]
             if cfg.waste_start_step:
                 ok &= t >= cfg.waste_start_step
-            if ok.any():
+            if np.count_nonzero(ok):
                 u = rng.random(k)  # u < prob: waste appears, and u / prob (uniform in [0, 1)) picks the cell
                 rows = np.flatnonzero(ok & (u < cfg.waste_spawn_prob))
                 if rows.size:
@@ -341,12 +341,12 @@ class World:
         back = state.removed == 1
         np.subtract(state.removed, 1, out=state.removed, where=state.removed > 0)
         hit = events[..., HIT_BY] > 0
-        if hit.any():
+        if np.count_nonzero(hit):
             kh = np.nonzero(hit)[0]
             paint_agents(state.canvas, kh, state.pos[hit], None, 0)
             state.pos[hit] = self.geo.nowhere
             state.removed[hit] = self.config.removal_steps
-        if back.any():
+        if np.count_nonzero(back):
             self._respawn(state, back, rng)
 
     def _respawn(self, state: State, back: np.ndarray, rng: np.random.Generator) -> None:
@@ -379,7 +379,7 @@ class World:
         obs = self.windows(state.canvas, self.env_index(len(state.pos)), state.pos)
         if self.config.removal_steps:
             out = state.removed > 0
-            if out.any():
+            if np.count_nonzero(out):
                 obs[out] = 0
         return obs
 
