@@ -20,8 +20,11 @@ num_agents=5)`` overrides one of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import numbers
+from dataclasses import dataclass, fields
 from typing import Any
+
+import numpy as np
 
 from envs.cleanup.maps import parse_map
 from envs.config import ConfigError, check_choice, check_range
@@ -137,10 +140,8 @@ class Config:
         self._validate()
 
     def _validate(self) -> None:
-        for name in ("num_agents", "horizon", "view_radius", "waste_start_step", "beam_length", "beam_width"):
-            _check_int(name, getattr(self, name))
-        for name in ("removal_steps", "penalty_cooldown", "clean_cooldown", "nearest_k"):
-            _check_int(name, getattr(self, name))
+        for name, value in ((f.name, getattr(self, f.name)) for f in fields(self)):
+            object.__setattr__(self, name, _coerce(name, value, _KINDS[name]))
         check_range("num_agents", self.num_agents, 2, 10)
         check_range("horizon", self.horizon, 1)
         check_range("view_radius", self.view_radius, 1, 30)
@@ -151,21 +152,32 @@ class Config:
         for name in ("waste_start_step", "removal_steps", "penalty_cooldown", "clean_cooldown"):
             check_range(name, getattr(self, name), 0)
         check_range("nearest_k", self.nearest_k, 1, 50)
-        for name in ("apple_growth", "waste_spawn_prob", "initial_waste", "initial_apples", "restoration_threshold"):
-            check_range(name, float(getattr(self, name)), 0.0, 1.0)
-        check_range("depletion_threshold", float(self.depletion_threshold), 0.0, 1.0)
+        for name in ("apple_growth", "waste_spawn_prob", "initial_waste", "initial_apples", "restoration_threshold", "depletion_threshold"):
+            check_range(name, getattr(self, name), 0.0, 1.0)
         if self.depletion_threshold <= self.restoration_threshold:
             raise ConfigError(
                 f"depletion_threshold={self.depletion_threshold} must be above restoration_threshold={self.restoration_threshold}"
             )
-        for name in ("waste_pauses_at_depletion", "waste_from_map"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
         cmap = parse_map(self.map)
         if cmap.num_spawns < self.num_agents:
             raise ConfigError(f"map {cmap.name!r} has {cmap.num_spawns} spawn points ('P') for num_agents={self.num_agents}")
 
 
-def _check_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name}={value!r} must be an integer")
+_KINDS = {name: type(value) for name, value in _CLASSIC.items()} | {"preset": str}
+"""Field -> its type (int, float, bool or str), from the classic preset's values."""
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """``value`` as ``kind``: numbers of any numeric type become int / float; no other conversion."""
+    if kind is bool and isinstance(value, bool | np.bool_):
+        return bool(value)
+    if kind is int and isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_):
+        return int(value)
+    if kind is float and isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{name}={value!r} must be {_NAMES[kind]}")
+
+
+_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}

@@ -114,6 +114,8 @@ def test_preset_constants():
     assert (paper.apple_growth, paper.depletion_threshold, paper.waste_spawn_prob, paper.waste_start_step) == (0.1, 0.75, 0.25, 100)
     assert (paper.apple_reward, paper.clean_reward) == (0.1, 0.005)
     assert cleanup.Config(preset="meltingpot", num_agents=5).num_agents == 5
+    coerced = cleanup.Config(horizon=np.int64(7), apple_growth=1, waste_from_map=np.bool_(False))
+    assert (type(coerced.horizon), type(coerced.apple_growth), type(coerced.waste_from_map)) == (int, float, bool)
 
 
 @pytest.mark.parametrize(
@@ -129,6 +131,7 @@ def test_preset_constants():
         ({"depletion_threshold": 0.0}, r"must be above restoration_threshold"),
         ({"bogus": 1}, r"unknown field\(s\) bogus; allowed: preset, num_agents"),
         ({"horizon": 2.5}, r"horizon=2.5 must be an integer"),
+        ({"waste_from_map": "no"}, r"waste_from_map='no' must be true or false"),
     ],
 )
 def test_bad_configs_are_refused_clearly(config, match):
