@@ -20,26 +20,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from envs import make_batched, make_parallel
 from envs.batched import BatchedEnv
 from envs.cleanup.config import PRESETS, Config
 from envs.cleanup.maps import MAPS
 from envs.cleanup.world import EVENTS, Action, Event, State, World
-from envs.config import config_from_dict
 from envs.parallel import ParallelFacade
 
-__all__ = ["EVENTS", "MAPS", "PRESETS", "Action", "Config", "Event", "State", "World", "batched_env", "make_config", "parallel_env"]
-
-
-def make_config(**config: Any) -> Config:
-    """A Config from keyword fields (unknown names are an error listing the allowed ones)."""
-    return config_from_dict(Config, config, where="cleanup config")
+__all__ = ["EVENTS", "MAPS", "PRESETS", "Action", "Config", "Event", "State", "World", "batched_env", "parallel_env"]
 
 
 def batched_env(num_envs: int = 1, auto_reset: bool = False, **config: Any) -> BatchedEnv:
     """K Cleanup envs stepped together (``envs.batched.BatchedEnv``); ``config`` are ``Config`` fields."""
-    return BatchedEnv(World(make_config(**config)), num_envs, auto_reset=auto_reset)
+    return make_batched("cleanup", config, num_envs, auto_reset=auto_reset)
 
 
 def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFacade:
     """One Cleanup env as a PettingZoo ParallelEnv; ``config`` are ``Config`` fields."""
-    return ParallelFacade(World(make_config(**config)), render_mode=render_mode)
+    return make_parallel("cleanup", config, render_mode=render_mode)
