@@ -56,6 +56,9 @@ def trace(canvas: np.ndarray, env: np.ndarray, origin: np.ndarray, facing: np.nd
     values = canvas[env[:, None, None], cells]  # (M, W, L, C)
     agent = values[..., AGENT_CHANNELS].view(np.uint32)[..., 0] != 0  # the 4 agent channels read as one word
     waste = values[..., WASTE_CH].view(bool)
-    absorbs = agent | (waste & clean)  # stops a ray, which reaches it
-    reached = np.cumsum(absorbs | values[..., WALL_CH].view(bool), axis=-1) <= absorbs  # no stop before, and not a wall
-    return cells, reached, agent, waste
+    wall = values[..., WALL_CH].view(bool)
+    stop = agent | (waste & clean) | wall  # the ray ends here (reaching it unless it is a wall)
+    stopped = np.empty_like(stop)  # the ray ended before this cell
+    stopped[..., 0] = False
+    np.logical_or.accumulate(stop[..., :-1], axis=-1, out=stopped[..., 1:])
+    return cells, ~(stopped | wall), agent, waste

@@ -296,7 +296,7 @@ class World:
             return
         kf, nf = np.nonzero(fire)
         action = actions[kf, nf]
-        clean = (action == FIRE_CLEAN)[:, None, None]  # (M, 1, 1)
+        clean = action.reshape(-1, 1, 1) == FIRE_CLEAN  # (M, 1, 1)
         cells, reached, agent, waste = trace(state.canvas, kf, state.pos[kf, nf], state.facing[kf, nf], self.rays, clean)
         events[kf, nf, self.fired_event[action]] = 1
         hit = reached & agent & ~clean  # (M, W, L)
