@@ -7,7 +7,8 @@ all agents at once. Roles (``ROLES``):
 
 - ``cleaner``: cleans the river. If its cleaning beam, fired now, would remove waste, it fires; else
   if it would for another facing, it turns towards that facing; else it walks towards the nearest
-  waste cell. With no waste anywhere it walks to the nearest river cell and stays. Never fines.
+  waste cell (other than the one under it, which its beam cannot reach). With no such waste it steps
+  off the waste it stands on, if any, or else walks to the nearest river cell and stays. Never fines.
 - ``harvester``: eats apples. It walks towards the nearest standing apple (walking distance). When no
   apple stands anywhere, it walks to the nearest orchard cell and then wanders with uniformly random
   moves (stepping out of the orchard sends it back). Never turns, cleans or fines.
@@ -21,7 +22,9 @@ all agents at once. Roles (``ROLES``):
 - ``random``: uniform over the 9 actions.
 
 An agent (other than ``random``) whose move failed last step (blocked by another agent) moves at
-random this step, so two agents never lock each other forever. ``population("2 cleaners + 3 harvesters")`` gives a roles list.
+random this step, so two agents never lock each other forever. The team's own generator (seeded by
+``make_team``) draws these random moves. ``population("2 cleaners + 3 harvesters")`` gives a roles
+list for a mixed population.
 """
 
 from __future__ import annotations
