@@ -14,7 +14,8 @@ model is exchangeable over agents and takes any number N (``agent_mask`` pads te
 sizes in one batch). Because it is shared, a team of different agents needs a prior with several
 modes: it is a mixture of ``prior_components`` Gaussians whose weights, means and variances are
 functions of z^ω — z^ω describes the team as a distribution over agent behaviours (K = 1 gives a
-single Gaussian).
+single Gaussian). With ``shared_components`` the means and variances are constants shared by all
+teams and only the weights depend on z^ω (one vocabulary of agent behaviours for every team).
 
 Loss (per window, averaged over windows), β-weighted ELBO:
     loss = reconstruction + β · (KL[q(z^ω)||N(0,I)] + Σ_i KL[q(z^α_i)||p(z^α_i|z^ω)])
@@ -63,6 +64,9 @@ class ModelConfig:
     """Longest window the transformer's positional table covers."""
     prior_components: int = 4
     """K, Gaussian components of the conditional prior p(z^α_i | z^ω)."""
+    shared_components: bool = False
+    """Prior components' means and variances are learned constants shared by all teams; only their
+    weights depend on z^ω (a team is then a mixture over one vocabulary of agent behaviours)."""
     beta_joint: float = 0.5
     """Weight of the joint KL relative to β (below 1 favours describing the team once in z^ω)."""
     hierarchical: bool = True
@@ -169,7 +173,11 @@ class MohbaModel(nn.Module):
         if c.hierarchical:
             self.pool_phi = mlp(h, h, h)
             self.pool_rho = mlp(2 * h, h, 2 * c.z_joint)
-            self.cond_prior = mlp(c.z_joint, h, c.prior_components * (2 * c.z_local + 1))
+            per_component = 1 if c.shared_components else 2 * c.z_local + 1
+            self.cond_prior = mlp(c.z_joint, h, c.prior_components * per_component)
+            if c.shared_components:
+                self.prior_means = nn.Parameter(torch.randn(c.prior_components, c.z_local))
+                self.prior_logvars = nn.Parameter(torch.zeros(c.prior_components, c.z_local))
         if c.predict_next:
             self.next_head = mlp(c.feature_dim + c.num_actions + c.z_local, h, c.feature_dim)
 
@@ -265,6 +273,9 @@ class MohbaModel(nn.Module):
         k, d = self.config.prior_components, self.config.z_local
         raw = self.cond_prior(z_joint)
         log_pi = F.log_softmax(raw[:, :k], dim=-1)
+        if self.config.shared_components:
+            b = z_joint.shape[0]
+            return log_pi, self.prior_means.expand(b, k, d), self.prior_logvars.clamp(-10.0, 10.0).expand(b, k, d)
         mu, logvar = raw[:, k:].view(-1, k, 2 * d).chunk(2, dim=-1)
         return log_pi, mu, logvar.clamp(-10.0, 10.0)
 

@@ -29,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--z-joint", type=int, default=8)
     g.add_argument("--z-local", type=int, default=8)
     g.add_argument("--prior-components", type=int, default=4, help="Gaussians in the conditional prior p(z^α | z^ω)")
+    g.add_argument(
+        "--shared-components", action="store_true", help="prior components shared by all teams; only their weights depend on z^ω"
+    )
     g.add_argument("--beta-joint", type=float, default=0.5, help="weight of the joint KL relative to β")
     g.add_argument("--predict-next", action="store_true", help="also predict the next step's features")
     g.add_argument("--flat", action="store_true", help="flat VAE baseline (no joint latent)")
@@ -97,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
         "z_joint": args.z_joint,
         "z_local": args.z_local,
         "prior_components": args.prior_components,
+        "shared_components": args.shared_components,
         "beta_joint": args.beta_joint,
         "predict_next": args.predict_next,
         "hierarchical": not args.flat,

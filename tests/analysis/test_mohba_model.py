@@ -52,6 +52,10 @@ def test_mixture_kl_bound_is_nonnegative_and_tight_for_one_component():
     model = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=3))
     mu, logvar, zj = torch.randn(5, 4, 2) * 3, torch.randn(5, 4, 2), torch.randn(5, 3)
     assert (model._mixture_kl(mu, logvar, zj) >= 0).all()
+    shared = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=3, shared_components=True))
+    log_pi, means, _ = shared.prior_parameters(zj)
+    assert torch.equal(means[0], means[1]) and not torch.allclose(log_pi[0], log_pi[1])
+    assert (shared._mixture_kl(mu, logvar, zj) >= 0).all()
     single = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=1))
     _, mu_p, logvar_p = single.prior_parameters(zj)
     from analysis.mohba.model import gaussian_kl
