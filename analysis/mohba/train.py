@@ -162,7 +162,7 @@ def fit(
     first_cycle_end = int(np.ceil(config.epochs / config.cycles))
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
     result, best_state, step, bad = TrainResult(), None, 0, 0
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(config.epochs):
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
@@ -186,6 +186,7 @@ def fit(
             **{f"val_{k}": v for k, v in evaluate(model, val, config.beta_max).items()},
         }
         row["seconds"] = time.perf_counter() - start
+        row["cpu_seconds"] = time.process_time() - cpu_start
         result.history.append(row)
         if progress is not None:
             progress(row)
