@@ -5,7 +5,8 @@ its unstandardised step features over valid steps: concept values, event rates a
 frequencies (``analysis.mohba.features``). For every cluster and feature the effect size is
 Cohen's d of the cluster against all other units (pooled standard deviation) with a Welch t-test
 p-value (scipy); the features with the largest |d| (at least ``min_effect``) make the cluster's
-one-line description.
+one-line description: up to half of them from what the agents did (events, actions), the rest
+from the concepts (the world they were in).
 
 (b) Concept directions in z^ω against user labels (Yeh et al. 2020, "On Completeness-aware
 Concept-Based Explanations in Deep Neural Networks"):
@@ -85,7 +86,11 @@ def cluster_profiles(
     for c in np.unique(labels):
         inside, outside = summary[labels == c], summary[labels != c]
         d = np.zeros(summary.shape[1]) if len(outside) == 0 else cohens_d(inside, outside)
-        order = [int(i) for i in np.argsort(-np.abs(d)) if abs(d[i]) >= min_effect][:top]
+        ranked = [int(i) for i in np.argsort(-np.abs(d)) if abs(d[i]) >= min_effect]
+        doing = [i for i in ranked if names[i].startswith("prev")]  # what agents did: events, actions
+        seeing = [i for i in ranked if not names[i].startswith("prev")]  # the world they were in
+        half = (top + 1) // 2
+        order = sorted(doing[:half] + seeing[: top - min(half, len(doing))], key=lambda i: -abs(d[i]))
         features = []
         for i in order:
             p = _welch_p(inside[:, i], outside[:, i])

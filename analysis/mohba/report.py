@@ -132,9 +132,11 @@ def profiles(units: Units, found: Behaviours, names: list[str]) -> dict[str, lis
     """Concept/event profiles of the local clusters (per agent) and joint clusters (agent means + team return)."""
     n = units.summary.shape[1]
     out = {"local": cluster_profiles(units.summary.reshape(-1, units.summary.shape[-1]), names, found.local_labels.reshape(-1), prefix="A")}
-    if found.joint is not None:
-        team = np.concatenate([units.summary.mean(axis=1), units.team_return[:, None]], axis=1)
-        out["joint"] = cluster_profiles(team, [*names, "team_return"], found.joint.labels, prefix="J")
+    if found.joint is not None:  # team means; teammate columns repeat the agents' own there, so they go
+        own = [i for i, name in enumerate(names) if not name.startswith("mate")]
+        team = np.concatenate([units.summary.mean(axis=1)[:, own], units.team_return[:, None]], axis=1)
+        team_names = [("team_mean." + names[i][5:] if names[i].startswith("self.") else names[i]) for i in own]
+        out["joint"] = cluster_profiles(team, [*team_names, "team_return"], found.joint.labels, prefix="J")
     out["agents"] = n
     return out
 
