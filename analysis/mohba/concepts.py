@@ -105,7 +105,7 @@ def cluster_profiles(
             )
         share = len(inside) / len(summary)
         words = [
-            f"{'more' if f['d'] > 0 else 'less'} {f['feature']} ({f['mean_in']:.2f} vs {f['mean_out']:.2f}, d={f['d']:+.1f})"
+            f"{'more' if f['d'] > 0 else 'less'} {f['feature']} ({f['mean_in']:.3g} vs {f['mean_out']:.3g}, d={f['d']:+.1f})"
             for f in features
         ]
         text = f"{prefix}{int(c)} ({share:.0%} of units): " + (
