@@ -201,7 +201,7 @@ def write_figures(
     made.append(
         figures.latent_map(
             units.local.reshape(-1, units.local.shape[-1]),
-            found.local_labels.reshape(-1),
+            np.char.add("A", found.local_labels.reshape(-1).astype(str)),
             fig_dir / "local_map.png",
             "z^α",
             local_label,
@@ -209,7 +209,11 @@ def write_figures(
         )
     )
     if found.joint is not None:
-        made.append(figures.latent_map(units.joint, found.joint.labels, fig_dir / "joint_map.png", "z^ω", label, config.label))
+        made.append(
+            figures.latent_map(
+                units.joint, np.char.add("J", found.joint.labels.astype(str)), fig_dir / "joint_map.png", "z^ω", label, config.label
+            )
+        )
         made.append(figures.linking_figure(found.graph, fig_dir / "linking.png"))
     if cps is not None:
         for level, data in cps.items():
