@@ -136,15 +136,18 @@ class BatchedEnv:
         actions = self._check_actions(actions)
         rewards, events, terminated = self.world.step(self.state, actions, self.rng, self.t)
         self.t += 1
-        truncated = (self.t >= self.world.horizon) & ~terminated
+        truncated = self.t >= self.world.horizon
+        if np.count_nonzero(terminated):
+            truncated &= ~terminated
         done = terminated | truncated
         final_obs = None
-        if self.auto_reset and done.any():
-            final_obs = self.world.observe(self.state)
-            self.world.reset(self.state, done, self.rng)
-            self.t[done] = 0
-        else:
-            self._done |= done
+        if np.count_nonzero(done):
+            if self.auto_reset:
+                final_obs = self.world.observe(self.state)
+                self.world.reset(self.state, done, self.rng)
+                self.t[done] = 0
+            else:
+                self._done |= done
         return StepOutput(
             obs=self.world.observe(self.state),
             rewards=rewards,
@@ -163,15 +166,17 @@ class BatchedEnv:
                 f"actions must be integers shaped (num_envs, num_agents) = ({self.num_envs}, {self.num_agents}), "
                 f"got {actions.dtype} {actions.shape}"
             )
-        if actions.size and (actions.min() < 0 or actions.max() >= self.num_actions):
+        actions = actions.astype(np.int64, copy=False)
+        # Negative actions wrap to huge unsigned values, so one comparison finds both ends.
+        if np.count_nonzero(actions.view(np.uint64) >= self.num_actions):
             bad = actions[(actions < 0) | (actions >= self.num_actions)][0]
             raise ValueError(f"action {bad} out of range; valid: 0..{self.num_actions - 1} ({', '.join(self.spec.action_names)})")
-        if self._done.any():
+        if np.count_nonzero(self._done):
             raise RuntimeError(
                 f"env slot(s) {np.flatnonzero(self._done).tolist()} finished their episode; "
                 "call reset()/reset_where() first or build the env with auto_reset=True"
             )
-        return actions.astype(np.int64, copy=False)
+        return actions
 
     def render_rgb(self, index: int = 0) -> np.ndarray:
         return self.world.render_rgb(self.state, index)
