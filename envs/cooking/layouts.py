@@ -1,0 +1,200 @@
+"""Kitchen layouts as ASCII, parsed once into validated frozen dataclasses.
+
+Characters (Carroll et al. 2019, overcooked_ai ``data/layouts``):
+
+====  ==========================================================================
+``X``  counter: a wall that holds one item (put down / pick up; how items are handed over)
+``P``  pot: takes up to 3 ingredients, cooks by itself once it holds 3
+``O``  ingredient dispenser (onions, or tomatoes when ``Config.ingredient == "tomato"``)
+``D``  dish dispenser
+``S``  serving cell: a soup on a dish delivered here scores
+`` ``  floor
+``1``  floor where agent_0 starts; ``2`` floor where agent_1 starts
+====  ==========================================================================
+
+The five classic layouts are verbatim from REFERENCE §1 (counter_circuit is the 3-onion
+``counter_circuit_o_1order``). The two-room kitchens follow the concept-bottleneck paper (Grupen
+et al. 2022): ``coordination_required`` splits the kitchen with a counter wall so that ingredients
+and dishes must be handed over it; ``coordination_optional`` is the same kitchen with a gap in the
+wall, so each agent can do everything. ``wide_room`` and ``tall_room`` are small non-square rooms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from envs.config import ConfigError
+
+TILES = {
+    "X": "counter",
+    "P": "pot",
+    "O": "ingredient_dispenser",
+    "D": "dish_dispenser",
+    "S": "serving",
+    " ": "floor",
+    "1": "floor",
+    "2": "floor",
+}
+"""Layout character → tile kind."""
+
+AGENT_CHARS = ("1", "2")
+"""Start cells of agent_0 and agent_1."""
+
+REQUIRED = ("pot", "ingredient_dispenser", "dish_dispenser", "serving")
+"""Tile kinds every layout must have at least one of."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A parsed, validated kitchen: the rows as drawn, and where everything is."""
+
+    name: str
+    rows: tuple[str, ...]
+    """The ASCII rows, all of one width; agents' start cells drawn as ``1`` and ``2``."""
+
+    @property
+    def height(self) -> int:
+        return len(self.rows)
+
+    @property
+    def width(self) -> int:
+        return len(self.rows[0])
+
+    @property
+    def num_agents(self) -> int:
+        return len(AGENT_CHARS)
+
+    @cached_property
+    def starts(self) -> tuple[tuple[int, int], ...]:
+        """(row, col) start cell of each agent, in agent order."""
+        return tuple(self.cells(ch)[0] for ch in AGENT_CHARS)
+
+    def cells(self, char: str) -> tuple[tuple[int, int], ...]:
+        """(row, col) of every cell drawn as ``char``, in row-major order."""
+        return tuple((r, c) for r, row in enumerate(self.rows) for c, ch in enumerate(row) if ch == char)
+
+    def tiles(self, kind: str) -> tuple[tuple[int, int], ...]:
+        """(row, col) of every cell of tile ``kind`` (see ``TILES``), in row-major order."""
+        return tuple((r, c) for r, row in enumerate(self.rows) for c, ch in enumerate(row) if TILES[ch] == kind)
+
+    @property
+    def ascii(self) -> str:
+        return "\n".join(self.rows)
+
+
+def parse_layout(text: str, name: str = "custom") -> Layout:
+    """Parse an ASCII kitchen (rows separated by newlines; blank first/last lines are dropped).
+
+    Raises ConfigError naming the row, column and character of anything malformed.
+    """
+    lines = text.split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not lines:
+        raise ConfigError(f"layout {name!r} is empty")
+    width = len(lines[0])
+    for r, line in enumerate(lines):
+        if len(line) != width:
+            raise ConfigError(f"layout {name!r}: row {r} has {len(line)} characters, row 0 has {width}; rows must be equally wide")
+        for c, ch in enumerate(line):
+            if ch not in TILES:
+                allowed = ", ".join(repr(k) for k in TILES)
+                raise ConfigError(f"layout {name!r}: unknown character {ch!r} at row {r}, column {c}; allowed: {allowed}")
+    for ch in AGENT_CHARS:
+        found = [(r, c) for r, line in enumerate(lines) for c, x in enumerate(line) if x == ch]
+        if len(found) != 1:
+            where = ", ".join(f"row {r}, column {c}" for r, c in found) or "nowhere"
+            raise ConfigError(f"layout {name!r}: agent start {ch!r} must appear exactly once, found at {where}")
+    layout = Layout(name=name, rows=tuple(lines))
+    for kind in REQUIRED:
+        if not layout.tiles(kind):
+            char = next(k for k, v in TILES.items() if v == kind)
+            raise ConfigError(f"layout {name!r} has no {kind} ({char!r})")
+    return layout
+
+
+CLASSIC = {
+    "cramped_room": """
+XXPXX
+O  2O
+X1  X
+XDXSX
+""",
+    "asymmetric_advantages": """
+XXXXXXXXX
+O XSXOX S
+X   P 1 X
+X2  P   X
+XXXDXDXXX
+""",
+    "coordination_ring": """
+XXXPX
+X 1 P
+D2X X
+O   X
+XOSXX
+""",
+    "forced_coordination": """
+XXXPX
+O X1P
+O2X X
+D X X
+XXXSX
+""",
+    "counter_circuit": """
+XXXPPXXX
+X  2   X
+D XXXX S
+X  1   X
+XXXOOXXX
+""",
+}
+"""The five classic layouts, verbatim from REFERENCE §1."""
+
+EXTRA = {
+    "coordination_required": """
+XXXXXXXXXXX
+O    X    P
+X 1  X  2 X
+D    X    S
+XXXXXXXXXXX
+""",
+    "coordination_optional": """
+XXXXXXXXXXX
+O    X    P
+X 1     2 X
+D    X    S
+XXXXXXXXXXX
+""",
+    "wide_room": """
+XXXPPXX
+O1    S
+X    2X
+XXDXXXX
+""",
+    "tall_room": """
+XXPX
+O  X
+X1 D
+X 2X
+XSXX
+""",
+}
+"""Two-room kitchens (coordination required / optional) and small non-square rooms."""
+
+LAYOUTS: dict[str, Layout] = {name: parse_layout(text, name) for name, text in {**CLASSIC, **EXTRA}.items()}
+"""Every named layout, parsed: name → Layout."""
+
+CLASSIC_LAYOUTS = tuple(CLASSIC)
+"""Names of the five classic layouts."""
+
+
+def get_layout(name: str) -> Layout:
+    """The named layout; an unknown name is a ConfigError listing the valid ones."""
+    try:
+        return LAYOUTS[name]
+    except KeyError:
+        raise ConfigError(f"layout={name!r} is not allowed; choose one of: {', '.join(LAYOUTS)}") from None

@@ -1,0 +1,96 @@
+"""Layouts: the classic five verbatim, the extra kitchens, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from envs.config import ConfigError
+from envs.cooking import CLASSIC_LAYOUTS, LAYOUTS, Config, parse_layout
+from envs.cooking.paths import build_paths
+from envs.cooking.world import World
+
+REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "REFERENCE.md"
+
+
+def _reference_layouts() -> dict[str, tuple[str, ...]]:
+    """The five side-by-side layouts of REFERENCE §1, split into columns."""
+    text = REFERENCE.read_text()
+    block = text.split("1 and 2 are the start cells):\n```\n", 1)[1].split("```", 1)[0]
+    header, *rows = block.rstrip("\n").split("\n")
+    starts = [m.start() for m in re.finditer(r"\S+", header)]
+    names = header.split()
+    out = {}
+    for k, name in enumerate(names):
+        end = starts[k + 1] if k + 1 < len(starts) else None
+        out[name] = tuple(r[starts[k] : end].rstrip() for r in rows if r[starts[k] : end].strip())
+    return out
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="shared REFERENCE.md not beside the checkout")
+def test_classic_layouts_are_verbatim():
+    reference = _reference_layouts()
+    assert set(reference) == set(CLASSIC_LAYOUTS)
+    for name, rows in reference.items():
+        assert tuple(r.rstrip() for r in LAYOUTS[name].rows) == rows, name
+
+
+def test_every_layout_builds_and_is_playable():
+    for name in LAYOUTS:
+        world = World(Config(layout=name))
+        paths = build_paths(world.tables)
+        # each needed station is usable from some part of the kitchen
+        assert paths.reach.any(axis=0)[[t in world.tables.pot_cells for t in paths.targets]].any(), name
+
+
+def test_two_room_kitchens():
+    required = build_paths(World(Config(layout="coordination_required")).tables)
+    optional = build_paths(World(Config(layout="coordination_optional")).tables)
+    assert len(set(required.component.tolist())) == 2
+    assert len(set(optional.component.tolist())) == 1
+    assert LAYOUTS["coordination_required"].height == LAYOUTS["coordination_optional"].height
+
+
+def test_unknown_layout_lists_the_valid_ones():
+    with pytest.raises(ConfigError, match=r"layout='kitchen' is not allowed; choose one of: cramped_room, .*forced_coordination"):
+        Config(layout="kitchen")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("XXPXX\nO 12O\nX Z X\nXDXSX", r"unknown character 'Z' at row 2, column 2"),
+        ("XXPXX\nO 12O\nX  X\nXDXSX", r"row 2 has 4 characters, row 0 has 5"),
+        ("XXPXX\nO  2O\nX   X\nXDXSX", r"agent start '1' must appear exactly once, found at nowhere"),
+        ("XXPXX\nO12 2\nX   X\nXDXSX", r"agent start '2' must appear exactly once, found at row 1, column 2, row 1, column 4"),
+        ("XXXXX\nO 12O\nX   X\nXDXSX", r"has no pot \('P'\)"),
+        ("\n\n", r"is empty"),
+    ],
+)
+def test_malformed_ascii_names_row_column_and_character(text, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_layout(text)
+    with pytest.raises(ConfigError, match=message):
+        Config(layout=text)
+
+
+def test_a_custom_ascii_layout_runs():
+    world = World(Config(layout="XPX\nO1X\nX2D\nXSX"))
+    assert (world.tables.height, world.tables.width) == (4, 3)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("ingredient", "carrot", "choose one of: onion, tomato"),
+        ("obs_mode", "pixels", "choose one of: egocentric, global"),
+        ("view_size", 4, "must be odd"),
+        ("horizon", 0, "out of range"),
+        ("shaping", "yes", "true or false"),
+    ],
+)
+def test_bad_config_values(field, value, message):
+    with pytest.raises(ConfigError, match=message):
+        Config(**{field: value})
