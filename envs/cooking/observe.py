@@ -101,7 +101,11 @@ class Observer:
             description=__doc__.split("Computation:")[0].strip(),
         )
         self.lut = self._code_channels()  # (codes, C) uint8
+        codes = len(self.lut)
+        self.lut2 = np.concatenate([np.repeat(self.lut, codes, axis=0), np.tile(self.lut, (codes, 1))], axis=1)  # (codes^2, 2C)
         self.window, self.rel = self._windows()  # (P, V) int64, (P, P) int64
+        # (V,) the window of an agent on cell p is p + window_around (egocentric), or window_around (global)
+        self.window_around = self.window[0] if not self.egocentric else self.window[tables.starts[0]] - tables.starts[0]
         self.agent_channels = self._agent_channels()  # (2 roles, 4 dirs, 4 items, 3) int64
         self.pair_channels, self.pair_rel = self._pair_tables()  # (256, 2, 2, 3), (P, P, 2, 2)
         self._size = self.view_cells * self.num_channels
@@ -198,11 +202,15 @@ class Observer:
         ``offset`` (K, 1, 1) is each env's first cell in ``cells_flat``; ``base`` from ``buffer_base``.
         """
         num_envs = pos.shape[0]
-        idx = self.window[pos]  # (K, 2, V) cells of each agent's window
-        idx += offset
-        buf = np.empty(num_envs * 2 * self.view_cells * self.num_channels + 1, dtype=np.uint8)
+        first = pos + offset[:, :, 0] if self.egocentric else np.broadcast_to(offset[:, :, 0], pos.shape)  # (K, 2)
+        codes = cells_flat[first[:, :, None] + self.window_around]  # (K, 2, V) codes in each agent's window
+        buf = np.empty(num_envs * 2 * self._size + 1, dtype=np.uint8)
         obs = buf[:-1].reshape(num_envs, 2, self.view_cells, self.num_channels)
-        np.take(self.lut, cells_flat[idx], axis=0, out=obs, mode="clip")
+        # two neighbouring cells at a time (K * 2 * V is even): half as many rows to copy
+        pairs = codes.reshape(-1, 2)
+        np.take(
+            self.lut2, pairs[:, 0] * np.int64(len(self.lut)) + pairs[:, 1], axis=0, out=obs.reshape(-1, 2 * self.num_channels), mode="clip"
+        )
         code = dirs * 4 + hold  # (K, 2)
         put = self.pair_channels[code[:, 0] * 16 + code[:, 1]]  # (K, 2, 2, 3) viewer, agent, write
         put += self.pair_rel[pos[:, 0], pos[:, 1], :, :, None]
