@@ -70,8 +70,8 @@ class Concepts:
         for agent in AGENTS:
             specs.append(ConceptSpec(agent, "position", ConceptKind.POSITION, description="x = column / (W-1), y = row / (H-1)"))
             specs.append(ConceptSpec(agent, "orientation", ConceptKind.CATEGORICAL, classes=("up", "right", "down", "left")))
-            specs += [ConceptSpec(agent, f"holding_{it}", ConceptKind.BINARY, description=f"1 while holding a {it}") for it in items]
-        self.agent_dim = len(specs) // 2 + 1  # 6 slots per agent
+            specs += [ConceptSpec(agent, f"holding_{it}", ConceptKind.BINARY, description=f"1 while holding: {it}") for it in items]
+        self.agent_dim = sum(s.gt_width for s in specs) // len(AGENTS)  # 6 slots per agent
         for j in range(len(tables.pot_cells)):
             specs.append(ConceptSpec(f"pot_{j}", "count", ConceptKind.CATEGORICAL, classes=tuple(map(str, range(POT_CAPACITY + 1)))))
             specs.append(ConceptSpec(f"pot_{j}", "progress", ConceptKind.SCALAR, 0.0, 1.0, description="steps cooked / cook_time"))

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import connected_components, shortest_path
+from scipy.sparse.csgraph import shortest_path
 
 from envs.cooking.config import Action
 from envs.cooking.tables import FLOOR, OUTSIDE, Tables
+from envs.render import DIRECTIONS
 
 INF = 1_000_000
 """Cost of an unreachable goal."""
@@ -30,7 +31,7 @@ class Paths:
     floor_of: np.ndarray  # (P,) int64 floor index of a cell, -1 if not floor
     targets: np.ndarray  # (T,) int64 cells of the targets
     next_move: np.ndarray  # (F+1, F, F) int64 first action from f towards floor g avoiding x (STAY if none)
-    cost: np.ndarray  # (F+1, F, T) int64 steps to stand at an access of t facing it, avoiding x (INF if none)
+    cost: np.ndarray  # (F+1, F, T) int64 steps from f to the nearest access cell of t, avoiding x (INF if none)
     access: np.ndarray  # (F+1, F, T) int64 floor cell of the best access
     facing: np.ndarray  # (F, T) int64 direction from an access cell to t (-1 if not adjacent)
     component: np.ndarray  # (F,) int64 connected region of the floor (agents ignored)
@@ -44,8 +45,7 @@ def build_paths(tables: Tables) -> Paths:
     num_floor = len(floor_cells)
     floor_of = np.full(tables.num_cells, -1, dtype=np.int64)
     floor_of[floor_cells] = np.arange(num_floor)
-    wp = tables.padded_width
-    deltas = np.array([-wp, 1, wp, -1], dtype=np.int64)  # up, right, down, left
+    deltas = DIRECTIONS[:, 0] * tables.padded_width + DIRECTIONS[:, 1]  # (4,) flat offsets: up, right, down, left
     neighbours = floor_of[np.clip(floor_cells[:, None] + deltas[None, :], 0, tables.num_cells - 1)]  # (F, 4)
 
     # targets: interactable cells with a floor neighbour; facing[f, t] = direction from f to t
@@ -67,10 +67,8 @@ def build_paths(tables: Tables) -> Paths:
         access[x] = access_dist.argmin(axis=1)
         cost[x] = np.take_along_axis(access_dist, access[x][:, None, :], axis=1)[:, 0, :]
 
-    adjacency = csr_matrix(
-        (np.ones(int((neighbours >= 0).sum())), (np.nonzero(neighbours >= 0)[0], neighbours[neighbours >= 0])), shape=(num_floor, num_floor)
-    )
-    _, component = connected_components(adjacency, directed=False)
+    # regions: floor cells that reach each other, labelled by the first floor cell they reach
+    component = np.unique((dist[-1] < INF).argmax(axis=1), return_inverse=True)[1]
     reach = np.zeros((component.max() + 1, len(targets)), dtype=bool)
     for c in range(reach.shape[0]):
         reach[c] = (facing[component == c] >= 0).any(axis=0)
