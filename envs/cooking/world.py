@@ -43,8 +43,8 @@ class State:
     cells: np.ndarray
     """(K, P) uint8 code of every padded cell (see ``envs.cooking.tables``)."""
     agents: np.ndarray
-    """(K, 3, 2) int64: rows ``pos`` (flat cell), ``dir`` (0 up, 1 right, 2 down, 3 left) and
-    ``hold`` (``Item``) of each agent; read them through the views below."""
+    """(3, K, 2) int64: ``pos`` (flat cell), ``dir`` (0 up, 1 right, 2 down, 3 left) and ``hold``
+    (``Item``) of each agent; read them through the (contiguous) views below."""
     flat: np.ndarray
     """(K*P,) view of ``cells``."""
     offset: np.ndarray
@@ -59,17 +59,17 @@ class State:
     @property
     def pos(self) -> np.ndarray:
         """(K, 2) view: flat cell of each agent."""
-        return self.agents[:, 0]
+        return self.agents[0]
 
     @property
     def dir(self) -> np.ndarray:
         """(K, 2) view: facing of each agent."""
-        return self.agents[:, 1]
+        return self.agents[1]
 
     @property
     def hold(self) -> np.ndarray:
         """(K, 2) view: held item of each agent."""
-        return self.agents[:, 2]
+        return self.agents[2]
 
     @property
     def num_envs(self) -> int:
@@ -125,8 +125,8 @@ class World:
         tb = self.tables
         cells = np.zeros((num_envs, tb.num_cells), dtype=np.uint8)
         offset = np.arange(num_envs, dtype=np.int64)[:, None] * tb.num_cells
-        agents = np.zeros((num_envs, 3, 2), dtype=np.int64)
-        agents[:, 0] = tb.starts
+        agents = np.zeros((3, num_envs, 2), dtype=np.int64)
+        agents[0] = tb.starts
         return State(
             cells=cells,
             agents=agents,
@@ -208,7 +208,7 @@ class World:
         rollout on every layout checks that they agree step for step.
         """
         py, flat, agents = self._py, state.flat, state.agents
-        (a0, a1), ((p0, p1), (d0, d1), (h0, h1)) = actions.tolist()[0], agents.tolist()[0]
+        ((a0, a1),), (((p0, p1),), ((d0, d1),), ((h0, h1),)) = actions.tolist(), agents.tolist()
         t0, t1 = p0 + py.interact_delta[a0][d0], p1 + py.interact_delta[a1][d1]
         # move
         w0, w1 = py.move[p0][a0], py.move[p1][a1]
@@ -216,13 +216,13 @@ class World:
         if w0 == w1 or (w0 == p1 and w1 == p0):
             c0, c1, w0, w1 = w0 != p0, w1 != p1, p0, p1
         agents[0, 0, 0], agents[0, 0, 1] = w0, w1
-        agents[0, 1, 0], agents[0, 1, 1] = py.new_dir[a0][d0], py.new_dir[a1][d1]
+        agents[1, 0, 0], agents[1, 0, 1] = py.new_dir[a0][d0], py.new_dir[a1][d1]
         # interact, agent_0 first
         r0 = py.row_base[0][flat[t0]] + h0
         flat[t0] = py.next_code[r0]
         r1 = py.row_base[1][flat[t1]] + h1
         flat[t1] = py.next_code[r1]
-        agents[0, 2, 0], agents[0, 2, 1] = py.next_hold[r0], py.next_hold[r1]
+        agents[2, 0, 0], agents[2, 0, 1] = py.next_hold[r0], py.next_hold[r1]
         # cook
         for cell in py.pot_cells:
             flat[cell] = py.tick[flat[cell]]
@@ -249,13 +249,15 @@ class World:
     def observe(self, state: State) -> np.ndarray:
         """(K, 2, Vh, Vw, C) uint8; see ``envs.cooking.observe``."""
         if state.num_envs == 1:
-            return self.observer.observe_single(state.flat, *state.agents.tolist()[0])
+            (pos,), (dirs,), (hold,) = state.agents.tolist()
+            return self.observer.observe_single(state.flat, pos, dirs, hold)
         return self.observer.observe(state.flat, state.pos, state.dir, state.hold, state.offset, state.obs_base)
 
     def concepts(self, state: State) -> np.ndarray:
         """(K, 2, D) float32; see ``envs.cooking.concepts``."""
         if state.num_envs == 1:
-            return self.concept_maker.compute_single(state.flat, *state.agents.tolist()[0])
+            (pos,), (dirs,), (hold,) = state.agents.tolist()
+            return self.concept_maker.compute_single(state.flat, pos, dirs, hold)
         return self.concept_maker.compute(state.flat, state.pos, state.dir, state.hold, state.pot_idx, state.counter_idx)
 
     def render_rgb(self, state: State, index: int) -> np.ndarray:
