@@ -61,10 +61,6 @@ class Layout:
     def width(self) -> int:
         return len(self.rows[0])
 
-    @property
-    def num_agents(self) -> int:
-        return len(AGENT_CHARS)
-
     @cached_property
     def starts(self) -> tuple[tuple[int, int], ...]:
         """(row, col) start cell of each agent, in agent order."""
@@ -77,10 +73,6 @@ class Layout:
     def tiles(self, kind: str) -> tuple[tuple[int, int], ...]:
         """(row, col) of every cell of tile ``kind`` (see ``TILES``), in row-major order."""
         return tuple((r, c) for r, row in enumerate(self.rows) for c, ch in enumerate(row) if TILES[ch] == kind)
-
-    @property
-    def ascii(self) -> str:
-        return "\n".join(self.rows)
 
 
 def parse_layout(text: str, name: str = "custom") -> Layout:
