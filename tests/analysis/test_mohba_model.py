@@ -127,3 +127,22 @@ def test_save_load_round_trip_is_bitwise(tmp_path):
     assert torch.equal(model.eval().encode(feats, acts, mask)["mu_joint"], loaded.eval().encode(feats, acts, mask)["mu_joint"])
     with pytest.raises(FileNotFoundError):
         load_model(tmp_path / "missing")
+
+
+def test_bad_settings_name_the_field_and_the_allowed_values():
+    from analysis.mohba.pipeline import ClusterConfig
+
+    with pytest.raises(ValueError, match=r"encoder=.*gru, transformer"):
+        ModelConfig(F, A, encoder="lstm")
+    with pytest.raises(ValueError, match="divisible"):
+        ModelConfig(F, A, encoder="transformer", hidden=10, heads=4)
+    with pytest.raises(ValueError, match="decoder_dropout"):
+        ModelConfig(F, A, decoder_dropout=1.5)
+    with pytest.raises(ValueError, match="window"):
+        FeatureConfig(window=1)
+    with pytest.raises(ValueError, match="at least one"):
+        FeatureConfig(concepts=False, events=False, prev_action=False)
+    with pytest.raises(ValueError, match=r"unit=.*episode, window"):
+        ClusterConfig(unit="team")
+    with pytest.raises(ValueError, match="max_len"):
+        MohbaModel(ModelConfig(F, A, hidden=16, encoder="transformer", max_len=4)).encode(*_batch(length=6))
