@@ -261,6 +261,15 @@ def _obs_loader(episodes: Any) -> Callable[[int], np.ndarray | None]:
     return get
 
 
+def concept_directions(units: Units, label: np.ndarray, report: ReportConfig, seed: int, say: Callable[[str], None]) -> dict | None:
+    """Concept directions in z^ω against the label bins (None when flat, skipped or one bin)."""
+    if not report.concepts or units.joint is None or len(np.unique(label)) < 2:
+        return None
+    say(f"concept discovery: {report.concepts} directions in z^ω against {report.label} bins")
+    found = discover_concepts(units.joint, label, m=report.concepts, seed=seed)
+    return {"label": report.label, "bins": report.label_bins, **found.to_json()}
+
+
 def run_analysis(
     episodes: Any,
     out: str | Path,
@@ -295,14 +304,8 @@ def run_analysis(
     if cps is not None:
         (out / "changepoints.json").write_text(json.dumps(cps, indent=2))
     label = unit_labels(report.label, units, episodes, windows, report.label_bins)
-    concept_json = None
-    if report.concepts and units.joint is not None and len(np.unique(label)) > 1:
-        say(f"concept discovery: {report.concepts} directions in z^ω against {report.label} bins")
-        concept_json = {
-            "label": report.label,
-            "bins": report.label_bins,
-            **discover_concepts(units.joint, label, m=report.concepts, seed=train.seed).to_json(),
-        }
+    concept_json = concept_directions(units, label, report, train.seed, say)
+    if concept_json is not None:
         (out / "concepts.json").write_text(json.dumps(concept_json, indent=2))
     say("figures")
     made = write_figures(out, episodes, windows, units, found, label, report, cps, names)
