@@ -129,8 +129,8 @@ def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = Fals
             f"policy was trained on {saved.env_id} obs {saved.observation.shape} agents {saved.agents}; "
             f"this env is {env.spec.env_id} obs {env.spec.observation.shape} agents {env.spec.agents}"
         )
-    if saved.concepts != env.spec.concepts:
-        raise PolicyLoadError("the env's concept set differs from the one the policy was trained with")
+    if _layout(saved.concepts) != _layout(env.spec.concepts):
+        raise PolicyLoadError("the env's concept set differs from the one the policy was trained with (names, kinds or classes)")
     obs_space = gym.spaces.Box(0, 255, tuple(manifest["observation_shape"]), np.uint8)
     modules = {}
     for mid in manifest["module_ids"]:
@@ -145,6 +145,11 @@ def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = Fals
             raise PolicyLoadError(f"weights of module {mid!r} do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}")
         modules[mid] = module.eval()
     return TrainedPolicy(modules, manifest, env.spec, deterministic=deterministic, seed=seed)
+
+
+def _layout(concepts: envs.ConceptSet) -> list[tuple[str, str, tuple[str, ...]]]:
+    """What the bottleneck's layout depends on (descriptions and ranges may change)."""
+    return [(c.name, c.kind.value, c.classes) for c in concepts.specs]
 
 
 def load_rllib_module(path: str | Path, expected: type = ConceptBottleneckModule) -> Any:
