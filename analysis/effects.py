@@ -30,8 +30,9 @@ CORRECTIONS = ("holm", "bh", "none")
 def episode_outcomes(eps) -> pd.DataFrame:
     """One row per episode of an ``analysis.dataset.Episodes``: returns and event totals.
 
-    Columns: condition, policy, iteration, episode_id, length, team_return, return_<agent>,
-    <event> (team total) and <event>_<agent> for each event.
+    Columns: condition, policy, iteration, episode_id, length, team_return (``EnvSpec.team_return``:
+    the sum of the agents' returns, or their mean where every agent receives the team's reward),
+    return_<agent>, <event> (team total) and <event>_<agent> for each event.
     """
     mask = eps.mask.astype(np.float32)  # (E, T)
     rewards = eps.rewards * mask[:, :, None]  # (E, T, N)
@@ -44,7 +45,7 @@ def episode_outcomes(eps) -> pd.DataFrame:
         "iteration": eps.iteration,
         "episode_id": eps.episode_ids,
         "length": eps.mask.sum(axis=1),
-        "team_return": per_agent_return.sum(axis=1),
+        "team_return": eps.spec.team_return(per_agent_return),
     }
     for n, agent in enumerate(eps.spec.agents):
         table[f"return_{agent}"] = per_agent_return[:, n]
@@ -71,7 +72,7 @@ def hedges_g(control: np.ndarray, treated: np.ndarray) -> float:
     return diff / pooled * correction
 
 
-def compare(control: np.ndarray, treated: np.ndarray, *, n_resamples: int = 4999, seed: int = 0) -> dict[str, float]:
+def compare(control: np.ndarray, treated: np.ndarray, *, n_resamples: int = 9999, seed: int = 0) -> dict[str, float]:
     """Difference of means with bootstrap CI, permutation p-value and Hedges' g."""
     control = np.asarray(control, dtype=np.float64)
     treated = np.asarray(treated, dtype=np.float64)
@@ -129,7 +130,7 @@ def effects(
     control: str = "control",
     correction: str = "holm",
     alpha: float = 0.05,
-    n_resamples: int = 4999,
+    n_resamples: int = 9999,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Every condition vs the control on every outcome; one row per (condition, outcome).

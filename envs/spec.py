@@ -32,11 +32,16 @@ from enum import StrEnum
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 ABSENT = -1.0
 """Ground-truth value of both coordinates of a position concept whose object does not exist."""
 
 GROUPS = ("self", "teammates", "agents", "objects", "*")
 """Concept groups a selector may start with."""
+
+TEAM_REWARDS = ("sum", "mean")
+"""Ways an env's team return is formed from its agents' rewards (``EnvSpec.team_reward``)."""
 
 
 class ConceptKind(StrEnum):
@@ -244,6 +249,18 @@ class EnvSpec:
     events: tuple[EventSpec, ...]
     config: dict[str, Any] = field(default_factory=dict)
     """The env's full config as a JSON-able dict (see ``envs.config.config_to_dict``)."""
+    team_reward: str = "sum"
+    """How the team's return is formed from the agents' rewards: ``sum`` (each agent earns its own,
+    e.g. Cleanup's collective return) or ``mean`` (every agent receives the team's reward, e.g. the
+    cooking delivery reward; the mean recovers it, and averages any per-agent shaping)."""
+
+    def __post_init__(self) -> None:
+        if self.team_reward not in TEAM_REWARDS:
+            raise ValueError(f"team_reward={self.team_reward!r} is not allowed; choose one of: {', '.join(TEAM_REWARDS)}")
+
+    def team_return(self, per_agent: np.ndarray) -> np.ndarray:
+        """Team return from per-agent returns (..., N) → (...), by ``team_reward``."""
+        return team_return(per_agent, self.team_reward)
 
     @property
     def event_names(self) -> tuple[str, ...]:
@@ -262,6 +279,7 @@ class EnvSpec:
             "concepts": self.concepts.to_json(),
             "events": [asdict(e) for e in self.events],
             "config": self.config,
+            "team_reward": self.team_reward,
         }
 
     @classmethod
@@ -275,9 +293,16 @@ class EnvSpec:
                 concepts=ConceptSet.from_json(data["concepts"]),
                 events=tuple(EventSpec(**e) for e in data["events"]),
                 config=dict(data.get("config", {})),
+                team_reward=data.get("team_reward", "sum"),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed env spec: missing or bad field {exc}") from exc
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True)
+
+
+def team_return(per_agent: np.ndarray, how: str = "sum") -> np.ndarray:
+    """Team return from per-agent returns (..., N) → (...): their ``sum`` or their ``mean``."""
+    per_agent = np.asarray(per_agent)
+    return per_agent.sum(axis=-1) if how == "sum" else per_agent.mean(axis=-1)

@@ -33,6 +33,7 @@ from ray.rllib.policy.sample_batch import MultiAgentBatch, SampleBatch
 from ray.rllib.utils.metrics import ENV_RUNNER_RESULTS, NUM_ENV_STEPS_SAMPLED_LIFETIME
 
 import envs
+from envs.spec import team_return
 from marl.config import TrainConfig
 from marl.learner import ConceptPPOLearner, ConceptTargetsFromInfos
 from marl.modules import MODULE_CLASSES, module_config
@@ -235,7 +236,7 @@ def _merge(results: list[tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]
     stats: dict[str, Any] = {"env_steps": env_steps, "episodes": int(returns.shape[0])}
     if returns.shape[0]:
         stats["return_mean"] = float(returns.mean())
-        stats["team_return_mean"] = float(returns.sum(1).mean())
+        stats["team_return_mean"] = float(team_return(returns, results[0][1]["team_reward"]).mean())
         team_events = events.sum(1).mean(0)  # per episode, summed over agents
         stats.update({f"events/{n}": float(v) for n, v in zip(results[0][1]["event_names"], team_events)})
     return MultiAgentBatch(policy_batches, env_steps=env_steps), stats

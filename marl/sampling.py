@@ -251,4 +251,5 @@ class BatchedEnvRunner(EnvRunner, Checkpointable):
             "returns": returns,
             "events": counts,
             "event_names": self.env.spec.event_names,
+            "team_reward": self.env.spec.team_reward,
         }

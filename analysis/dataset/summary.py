@@ -56,7 +56,7 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 def _returns(eps: Episodes) -> dict[str, Any]:
     per_agent = eps.returns()  # (E, N)
     return {
-        "team": _stats(per_agent.sum(axis=1)),
+        "team": _stats(eps.spec.team_return(per_agent)),
         "per_agent_mean": {a: float(per_agent[:, i].mean()) for i, a in enumerate(eps.spec.agents)},
     }
 

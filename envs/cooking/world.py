@@ -94,6 +94,7 @@ class World:
             concepts=self.concept_maker.spec,
             events=event_specs(config.ingredient),
             config=config_to_dict(config),
+            team_reward="mean",
         )
         tb = self.tables
         static = ("move", "blocked", "new_dir", "interact_delta", "row_base", "next_code", "next_hold", "tick", "pot_full", "pot_cells")
