@@ -137,7 +137,7 @@ def _numbers(row: pd.Series) -> str:
 def detect_coordination(effect_table: pd.DataFrame, condition: str, *, outcome: str = "team_return", subject: str = "") -> Finding:
     """Coordination: masking teammates' concepts lowers ``outcome`` significantly (after correction)."""
     row = _row(effect_table, condition, outcome)
-    verdict = bool(row["significant"]) and row["diff"] < 0
+    verdict = bool(row["significant"] and row["diff"] < 0)
     word = "relies on teammate concepts" if verdict else "shows no significant reliance on teammate concepts"
     statement = f"{subject or 'The team'} {word}: masking them ({condition}) moves {outcome} {_numbers(row)}."
     return Finding("coordination", subject or condition, verdict, statement, row.to_dict())

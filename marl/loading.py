@@ -44,7 +44,7 @@ from marl.modules import ConceptBottleneckModule, add_index_channel
 
 POLICY_FORMAT = "ethogram-policy/1"
 
-__all__ = ["PolicyLoadError", "TrainedPolicy", "gt_to_bottleneck", "load_policy", "load_rllib_module", "save_policy"]
+__all__ = ["PolicyLoadError", "TrainedPolicy", "gt_to_bottleneck", "load_policy", "load_rllib_module", "policy_manifest", "save_policy"]
 
 InterventionFn = Callable[[torch.Tensor, StepOutput], torch.Tensor]
 
@@ -100,6 +100,15 @@ def _policy_dir(path: Path) -> Path:
     raise PolicyLoadError(f"no policy found at {path}: expected policy.json, a checkpoint, a trial dir or a run dir")
 
 
+def policy_manifest(path: str | Path) -> dict[str, Any]:
+    """The ``policy.json`` of a policy, checkpoint, trial or run directory (no weights loaded)."""
+    pdir = _policy_dir(Path(path))
+    manifest = json.loads((pdir / "policy.json").read_text())
+    if manifest.get("format") != POLICY_FORMAT:
+        raise PolicyLoadError(f"{pdir / 'policy.json'}: format {manifest.get('format')!r}, expected {POLICY_FORMAT!r}")
+    return manifest
+
+
 def _module_class(name: str) -> type[ConceptBottleneckModule]:
     mod, _, cls_name = name.rpartition(".")
     try:
@@ -119,9 +128,7 @@ def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = Fals
     from safetensors.torch import load_file
 
     pdir = _policy_dir(Path(path))
-    manifest = json.loads((pdir / "policy.json").read_text())
-    if manifest.get("format") != POLICY_FORMAT:
-        raise PolicyLoadError(f"{pdir / 'policy.json'}: format {manifest.get('format')!r}, expected {POLICY_FORMAT!r}")
+    manifest = policy_manifest(pdir)
     cls = _module_class(manifest["module_class"])
     saved = envs.EnvSpec.from_json(manifest["env_spec"])
     if saved.env_id != env.spec.env_id or saved.observation.shape != env.spec.observation.shape or saved.agents != env.spec.agents:
@@ -198,6 +205,10 @@ class TrainedPolicy:
     def encode(self, gt: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
         """Ground truth (..., D) → bottleneck values (..., P) in this policy's mode."""
         return gt_to_bottleneck(gt, self.spec.concepts, self.mode)
+
+    def seed(self, seed: int) -> None:
+        """Reseed action sampling (the recorder calls this once per batch for exact resumes)."""
+        self.generator.manual_seed(int(seed))
 
     def reset(self, env: BatchedEnv, mask: np.ndarray) -> None:
         """Stateless policy: nothing to reset."""

@@ -38,3 +38,31 @@ def ray_cluster():
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def tiny_policies(ray_cluster, tmp_path_factory):
+    """Tiny trained concept-bottleneck policies (2 iterations each): ``{"cooking": dir, "cleanup": dir}``.
+
+    Cooking: cramped_room, horizon 20, independent modules. Cleanup: 5 agents, horizon 30, shared
+    module with a small conv encoder. Good for plumbing tests, not for behaviour.
+    """
+    from marl.train import run_trial
+    from tests.marl.conftest import tiny_config
+
+    root = tmp_path_factory.mktemp("policies")
+    configs = {
+        "cooking": tiny_config(),
+        "cleanup": tiny_config(
+            "env=cleanup",
+            "env_config={horizon: 30}",
+            "model.conv_channels=[8]",
+            "sampling.num_envs_per_runner=2",
+            "sampling.rollout_length=10",
+            "max_env_steps=20",
+            sharing="shared",
+        ),
+    }
+    for name, cfg in configs.items():
+        run_trial(cfg.to_dict(), 0, str(root / name), verbose=False)
+    return {name: root / name for name in configs}

@@ -1,0 +1,177 @@
+"""Analysis of a controlled study directory, from its datasets alone.
+
+``analyze_study(OUT)`` reads ``OUT/datasets/<subject>/<condition>/seed_<s>/`` (written by
+``marl.study`` or by anything else that records datasets with condition ids and intervention specs
+in their manifests) and writes, per subject, under ``OUT/analysis/<subject>/``:
+
+- ``outcomes.csv`` (one row per episode), ``effects.csv`` (every condition vs the control on every
+  outcome: difference, bootstrap CI, permutation p, corrected p, Hedges' g; ``analysis.effects``);
+- ``dependency.graphml`` / ``.json`` (``analysis.social.dependency_graph`` over the ``own:`` and
+  ``about:`` probes) and ``lasso.json`` (the Lasso neighbourhood graph of conditions);
+- ``findings.json``: the detectors' verdicts (coordination for every condition that masks only
+  teammates' concepts; lazy/active for every ``own:`` probe), each with its statement;
+- figures (PNG + SVG): effect bars on team return, a heat map, the two graphs.
+
+and ``OUT/summary.json`` + ``OUT/effects.csv`` + ``OUT/findings.md`` across subjects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from analysis.dataset import DatasetError, load, open_dataset
+from analysis.effects import effects, episode_outcomes
+from analysis.social import (
+    Finding,
+    condition_means,
+    dependency_graph,
+    detect_coordination,
+    detect_lazy,
+    graph_to_json,
+    lasso_graph,
+)
+from analysis.study_figures import draw_dependency_graph, draw_lasso_graph, effect_bars, effect_heatmap
+from envs.interventions import classify, parse_condition
+from envs.spec import EnvSpec
+
+CONTROL = "control"
+
+
+def _condition_lines(paths: Sequence[Path]) -> dict[str, tuple[str, ...]]:
+    """Condition id → intervention lines, from the datasets' manifests."""
+    out = {}
+    for path in paths:
+        condition = open_dataset(path).manifest.condition
+        lines = tuple(json.loads(condition.spec)) if condition.spec else ()
+        if out.setdefault(condition.id, lines) != lines:
+            raise DatasetError(f"{path}: condition {condition.id!r} recorded with two different specs")
+    return out
+
+
+def default_outcomes(spec: EnvSpec) -> list[str]:
+    """Team return, each agent's return, and each event's team total."""
+    return ["team_return", *[f"return_{a}" for a in spec.agents], *spec.event_names]
+
+
+def _masks_only_teammates(lines: tuple[str, ...], spec: EnvSpec) -> bool:
+    ivs = parse_condition(lines, spec.concepts)
+    return bool(ivs) and all(iv.op == "mask" and iv.selector.split(".")[0] == "teammates" for iv in ivs)
+
+
+def _findings(eff: pd.DataFrame, lines: dict[str, tuple[str, ...]], spec: EnvSpec, subject: str, margin: float) -> list[Finding]:
+    findings = [
+        detect_coordination(eff, cond, subject=f"{subject} ({cond})")
+        for cond, ls in lines.items()
+        if cond != CONTROL and _masks_only_teammates(ls, spec)
+    ]
+    own = {a: f"own:{a}" for a in spec.agents if f"own:{a}" in lines}
+    if own:
+        findings += detect_lazy(eff, own, margin=margin)
+    return findings
+
+
+def _load_subject(subject_dir: Path):
+    paths = sorted(p.parent for p in subject_dir.glob("*/seed_*/manifest.json"))
+    if not paths:
+        raise DatasetError(f"{subject_dir}: no datasets (expected <condition>/seed_<s>/manifest.json)")
+    lines = _condition_lines(paths)
+    if CONTROL not in lines:
+        raise DatasetError(f"{subject_dir}: no {CONTROL!r} condition; found {', '.join(lines)}")
+    return lines, load(paths, fields=("actions", "rewards", "events"))
+
+
+def _graphs(eff, table, lines, spec, chosen, dependency_outcome, out: Path) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Dependency graph over the probes and the Lasso graph over all conditions, saved and drawn."""
+    result, figures = {}, {}
+    probes = {c: p for c, ls in lines.items() if c != CONTROL and (p := classify(parse_condition(ls, spec.concepts), spec.concepts))}
+    if probes:
+        graph = dependency_graph(eff, probes, spec.agents, outcome=dependency_outcome)
+        nx.write_graphml(graph, out / "dependency.graphml")
+        result["dependency_graph"] = graph_to_json(graph)
+        figures["dependency_graph"] = draw_dependency_graph(graph, out / "dependency_graph")
+    if len(lines) >= 3:
+        lasso = lasso_graph(condition_means(table, chosen))
+        result["lasso_graph"] = graph_to_json(lasso)
+        figures["lasso_graph"] = draw_lasso_graph(lasso, out / "lasso_graph")
+    for name in ("dependency_graph", "lasso_graph"):
+        if name in result:
+            (out / f"{name.split('_')[0]}.json").write_text(json.dumps(result[name], indent=2, default=float))
+    return result, figures
+
+
+def analyze_subject(
+    subject_dir: Path,
+    out: Path,
+    *,
+    outcomes: Sequence[str] = (),
+    dependency_outcome: str = "return_{agent}",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    lazy_margin: float = 0.1,
+    n_resamples: int = 9999,
+) -> dict[str, Any]:
+    """Effects, graphs, findings and figures of one subject's datasets (module docstring)."""
+    lines, eps = _load_subject(subject_dir)
+    spec, name = eps.spec, subject_dir.name
+    table = episode_outcomes(eps)
+    dep_cols = [dependency_outcome.format(agent=a) for a in spec.agents]
+    chosen = list(dict.fromkeys([*(outcomes or default_outcomes(spec)), *dep_cols]))
+    eff = effects(table, chosen, control=CONTROL, correction=correction, alpha=alpha, n_resamples=n_resamples)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "outcomes.csv", index=False)
+    eff.to_csv(out / "effects.csv", index=False)
+    figures = {
+        "effects_team_return": effect_bars(eff, "team_return", out / "effects_team_return", title=f"{name}: team return"),
+        "effects_heatmap": effect_heatmap(eff, chosen, out / "effects_heatmap", title=f"{name}: standardised effects"),
+    }
+    graphs, graph_figures = _graphs(eff, table, lines, spec, chosen, dependency_outcome, out)
+    findings = _findings(eff, lines, spec, name, lazy_margin)
+    result: dict[str, Any] = {
+        "subject": name,
+        "env_id": spec.env_id,
+        "agents": list(spec.agents),
+        "episodes": len(table),
+        "conditions": {c: list(ls) for c, ls in lines.items()},
+        "tests": len(eff),
+        "correction": correction,
+        "control_team_return": float(table.loc[table["condition"] == CONTROL, "team_return"].mean()),
+        "findings": [{"detector": f.detector, "subject": f.subject, "verdict": f.verdict, "statement": f.statement} for f in findings],
+        **graphs,
+        "figures": {k: str(v.relative_to(out.parent.parent)) for k, v in {**figures, **graph_figures}.items()},
+    }
+    (out / "findings.json").write_text(json.dumps(result["findings"], indent=2))
+    return result
+
+
+def analyze_study(out: str | Path, *, log: Callable[[str], Any] = print, **options: Any) -> dict[str, Any]:
+    """Analyse every subject of a study directory; writes the summary files (module docstring)."""
+    out = Path(out)
+    subjects = sorted(p for p in (out / "datasets").glob("*") if p.is_dir())
+    if not subjects:
+        raise DatasetError(f"{out}: no study datasets under {out / 'datasets'}")
+    results = []
+    for subject_dir in subjects:
+        log(f"analysing {subject_dir.name}")
+        results.append(analyze_subject(subject_dir, out / "analysis" / subject_dir.name, **options))
+    pd.concat([pd.read_csv(out / "analysis" / r["subject"] / "effects.csv").assign(subject=r["subject"]) for r in results]).to_csv(
+        out / "effects.csv", index=False
+    )
+    summary = {"study": out.name, "subjects": results}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
+    lines = [f"# Study {out.name}", ""]
+    for r in results:
+        lines += [
+            f"## {r['subject']} ({r['env_id']}, {r['episodes']} episodes)",
+            "",
+            f"Control team return: {r['control_team_return']:.1f}",
+            "",
+        ]
+        lines += [f"- {'**yes**' if f['verdict'] else 'no'} — {f['statement']}" for f in r["findings"]] + [""]
+    (out / "findings.md").write_text("\n".join(lines))
+    return summary

@@ -1,0 +1,324 @@
+"""Controlled studies: checkpoints × env configs × conditions × seeds × episodes, run on Ray.
+
+A study YAML names the policies under study, the conditions (lists of intervention lines, see
+``envs.interventions``; the control, with none, is always added), the seeds and the number of
+episodes. ``run_study`` records one dataset per (subject, condition, seed) under
+``OUT/datasets/<subject>/<condition>/seed_<s>/`` and then calls ``analysis.study.analyze_study``
+(which reads only those datasets) to write the effect tables, graphs, findings and figures.
+
+Rules:
+- Every (subject, condition, seed) is one Ray task (``SPREAD`` over the cluster's nodes;
+  ``--address`` joins a cluster, whose nodes must share the output directory). The control tasks
+  run first: ``mean`` and ``shuffle`` interventions draw on the control's recorded bottlenecks.
+- Results do not depend on the parallelism: a task's env episodes and the policy's action
+  sampling are seeded from the study seed alone (``marl.record`` seeds batch b from (seed, b)), so
+  every condition of a subject sees the same episode seeds (common random numbers), and a task
+  run anywhere, in any order, writes the same dataset. Torch runs one thread per task.
+- ``probes: [own, about]`` adds the dependency-graph conditions: ``own:<i>`` masks agent i's
+  concepts about itself in its own bottleneck; ``about:<i>><j>`` masks the concepts about agent i
+  in agent j's bottleneck.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from envs.config import ConfigError, check_choice, check_range, config_from_dict
+
+PROBES = ("own", "about")
+CONTROL = "control"
+EVAL_OVERRIDES = {"shaping": False}
+"""Applied to a checkpoint's training env config where the key exists: studies measure the task's
+own reward, never the annealed training shaping."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One policy under study."""
+
+    name: str
+    """Label used in paths and tables (letters, digits, ``_``, ``-``)."""
+    checkpoint: str
+    """Anything ``marl.loading.load_policy`` accepts: a run, trial or checkpoint directory."""
+    env_config: dict[str, Any] | None = None
+    """Env config overrides on top of the one the policy was trained with (None: as trained)."""
+
+    def __post_init__(self) -> None:
+        if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
+            raise ConfigError(f"subject name {self.name!r} must be letters, digits, '_' or '-'")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A controlled study (module docstring)."""
+
+    name: str
+    """Study name, used in the report."""
+    subjects: tuple[Subject, ...]
+    """The policies under study (checkpoints × env configs, expanded)."""
+    conditions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Condition name → intervention lines. The control (no intervention) is added as ``control``."""
+    probes: tuple[str, ...] = ()
+    """Generated dependency probes: ``own`` and/or ``about`` (module docstring)."""
+    seeds: tuple[int, ...] = (0,)
+    """Study seeds; each (subject, condition, seed) is one task."""
+    episodes: int = 16
+    """Episodes per (subject, condition, seed)."""
+    num_envs: int = 16
+    """Envs stepped together inside a task."""
+    deterministic: bool = False
+    """Greedy actions instead of sampling."""
+    outcomes: tuple[str, ...] = ()
+    """Outcome columns to test (empty: team return, per-agent returns and event totals)."""
+    dependency_outcome: str = "return_{agent}"
+    """Per-agent outcome template of the dependency graph (``{agent}`` is the affected agent)."""
+    correction: str = "holm"
+    """Multiple-testing correction: holm, bh or none."""
+    alpha: float = 0.05
+    """Significance level after correction."""
+    lazy_margin: float = 0.1
+    """Equivalence margin (relative change of team return) of the lazy-agent detector."""
+    n_resamples: int = 9999
+    """Bootstrap and permutation resamples per test (the smallest permutation p is 1/(n+1), so
+    large families need many: Holm multiplies the smallest p by the number of tests)."""
+    store_obs: bool = False
+    """Keep raw observations in the study's datasets (large; the analysis does not need them)."""
+
+    def __post_init__(self) -> None:
+        if not self.subjects:
+            raise ConfigError("a study needs at least one subject (checkpoints)")
+        names = [s.name for s in self.subjects]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"subject names must be unique, got {names}")
+        if CONTROL in self.conditions:
+            raise ConfigError(f"condition name {CONTROL!r} is reserved for the control, which is always run")
+        for probe in self.probes:
+            check_choice("probes", probe, PROBES)
+        check_choice("correction", self.correction, ("holm", "bh", "none"))
+        check_range("episodes", self.episodes, 2)
+        check_range("num_envs", self.num_envs, 1)
+        check_range("alpha", self.alpha, 0.0, 1.0)
+        check_range("lazy_margin", self.lazy_margin, 0.0, 1.0)
+        if not self.seeds:
+            raise ConfigError("seeds must name at least one seed")
+
+
+def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
+    """A StudyConfig from YAML; ``checkpoints`` × ``envs`` expand into subjects."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"study config {path} does not exist")
+    data = {**(yaml.safe_load(path.read_text()) or {}), **(overrides or {})}
+    return study_from_dict(data, base=path.parent)
+
+
+def study_from_dict(data: dict[str, Any], base: Path = Path()) -> StudyConfig:
+    data = dict(data)
+    checkpoints = data.pop("checkpoints", None)
+    env_variants = data.pop("envs", None) or [{"name": "", "config": None}]
+    if checkpoints is not None and "subjects" in data:
+        raise ConfigError("give either subjects or checkpoints (× envs), not both")
+    if checkpoints is not None:
+        data["subjects"] = [
+            {"name": "-".join(filter(None, [c["name"], e.get("name", "")])), "checkpoint": c["path"], "env_config": e.get("config")}
+            for c, e in itertools.product(checkpoints, env_variants)
+        ]
+    subjects = []
+    for s in data.get("subjects", []):
+        if not isinstance(s, dict):
+            raise ConfigError(f"each subject must be a mapping with name and checkpoint, got {s!r}")
+        path = Path(str(s.get("checkpoint", "")))
+        subjects.append({**s, "checkpoint": str(path if path.is_absolute() else (base / path))})
+    data["subjects"] = subjects
+    data["conditions"] = {k: [v] if isinstance(v, str) else list(v) for k, v in (data.get("conditions") or {}).items()}
+    cfg = config_from_dict(StudyConfig, data, where="study")
+    return dataclasses.replace(cfg, conditions={k: tuple(v) for k, v in cfg.conditions.items()})
+
+
+def expand_conditions(cfg: StudyConfig, agents: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """The control, the configured conditions and the generated probes, in that order."""
+    out: dict[str, tuple[str, ...]] = {CONTROL: ()}
+    out.update(cfg.conditions)
+    if "own" in cfg.probes:
+        out.update({f"own:{a}": (f"{a}: self.* -> mask",) for a in agents})
+    if "about" in cfg.probes:
+        out.update({f"about:{i}>{j}": (f"{j}: {i}.* -> mask",) for i in agents for j in agents if i != j})
+    return out
+
+
+def condition_dir(out: Path, subject: str, condition: str, seed: int) -> Path:
+    """Where one task's dataset lives (condition names are made path-safe)."""
+    safe = condition.replace(":", "_").replace(">", "_to_")
+    return out / "datasets" / subject / safe / f"seed_{seed}"
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Record one (subject, condition, seed) dataset; runs in a Ray worker or in-process."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import torch
+
+    import envs
+    from analysis.dataset import ConditionInfo
+    from envs.interventions import Applier, Reference, parse_condition
+    from marl.loading import load_policy
+    from marl.record import record
+
+    torch.set_num_threads(1)
+    env = envs.make_batched(task["env_id"], task["env_config"], task["num_envs"])
+    policy = load_policy(task["checkpoint"], env, deterministic=task["deterministic"], seed=task["seed"])
+    lines = tuple(task["lines"])
+    if lines:
+        reference = Reference(np.load(task["reference"])) if task.get("reference") else None
+        applier = Applier(
+            parse_condition(lines, env.spec.concepts), env.spec.concepts, encode=policy.encode, reference=reference, seed=task["seed"]
+        )
+        policy.intervention = lambda z, out: torch.from_numpy(applier(z.numpy(), out.concepts, out.t))
+    result = record(
+        task["env_id"],
+        task["env_config"],
+        policy,
+        task["episodes"],
+        task["out"],
+        seed=task["seed"],
+        num_envs=task["num_envs"],
+        condition=ConditionInfo(id=task["condition"], spec=json.dumps(list(lines))),
+        store_obs=task["store_obs"],
+        progress=False,
+    )
+    return {
+        "subject": task["subject"],
+        "condition": task["condition"],
+        "seed": task["seed"],
+        "path": str(result.path),
+        "episodes": result.episodes,
+        "node": _node_id(),
+    }
+
+
+def _node_id() -> str:
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else "local"
+    except Exception:
+        return "local"
+
+
+def _needs_reference(lines: tuple[str, ...]) -> bool:
+    return any(op in line for line in lines for op in ("-> mean", "-> shuffle"))
+
+
+def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
+    """Every (subject, condition, seed) task, controls first; each a plain JSON-able dict."""
+    from envs.interventions import parse_condition
+    from envs.spec import EnvSpec
+    from marl.loading import policy_manifest
+
+    tasks = []
+    for subject in cfg.subjects:
+        manifest = policy_manifest(subject.checkpoint)
+        env = manifest["env_spec"]
+        conditions = expand_conditions(cfg, tuple(env["agents"]))
+        for lines in conditions.values():
+            parse_condition(lines, EnvSpec.from_json(env).concepts)  # every line checked before anything runs
+        if manifest["policy"] == "baseline" and any(conditions.values()):
+            raise ValueError(f"subject {subject.name!r} is a baseline policy without concepts: only the control can run on it")
+        trained = {**env["config"], **{k: v for k, v in EVAL_OVERRIDES.items() if k in env["config"]}}
+        base = {
+            "subject": subject.name,
+            "checkpoint": subject.checkpoint,
+            "env_id": env["env_id"],
+            "env_config": {**trained, **(subject.env_config or {})},
+            "episodes": cfg.episodes,
+            "num_envs": cfg.num_envs,
+            "deterministic": cfg.deterministic,
+            "store_obs": cfg.store_obs,
+        }
+        tasks.extend(
+            {
+                **base,
+                "condition": condition,
+                "lines": list(lines),
+                "seed": int(seed),
+                "out": str(condition_dir(out, subject.name, condition, seed)),
+            }
+            for condition, lines in conditions.items()
+            for seed in cfg.seeds
+        )
+    return sorted(tasks, key=lambda t: t["condition"] != CONTROL)
+
+
+def _reference_pool(out: Path, subject: str, max_rows: int = 20000) -> Path:
+    """The control's recorded bottlenecks of a subject, subsampled, as an .npy (M, N, P)."""
+    from analysis.dataset import load
+
+    eps = load(sorted((out / "datasets" / subject / CONTROL).glob("seed_*")), fields=("predicted",))
+    pool = eps.predicted[eps.mask]  # (M, N, P)
+    rows = np.random.default_rng(0).choice(len(pool), size=min(max_rows, len(pool)), replace=False)
+    path = out / "reference" / f"{subject}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, pool[np.sort(rows)].astype(np.float32))
+    return path
+
+
+def _execute(tasks: list[dict[str, Any]], use_ray: bool, log) -> list[dict[str, Any]]:
+    if not use_ray:
+        results = []
+        for i, task in enumerate(tasks, 1):
+            results.append(run_task(task))
+            log(f"[{i}/{len(tasks)}] {task['subject']} {task['condition']} seed {task['seed']}")
+        return results
+    import ray
+
+    remote = ray.remote(num_cpus=1)(run_task).options(scheduling_strategy="SPREAD")
+    pending = {remote.remote(task): task for task in tasks}
+    results = []
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        task = pending.pop(done[0])
+        results.append(ray.get(done[0]))
+        log(f"[{len(results)}/{len(tasks)}] {task['subject']} {task['condition']} seed {task['seed']} (node {results[-1]['node'][:8]})")
+    return results
+
+
+def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, address: str | None = None, log=print) -> dict[str, Any]:
+    """Record every task's dataset (controls first), then analyse; returns the study summary."""
+    from analysis.study import analyze_study
+    from envs.config import config_to_dict
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = plan_tasks(cfg, out)
+    if use_ray:
+        from marl.train import init_ray
+
+        init_ray(address)
+    controls = [t for t in tasks if t["condition"] == CONTROL]
+    others = [t for t in tasks if t["condition"] != CONTROL]
+    results = _execute(controls, use_ray, log)
+    references = {t["subject"]: None for t in others if _needs_reference(tuple(t["lines"]))}
+    for subject in references:
+        references[subject] = str(_reference_pool(out, subject))
+    for task in others:
+        task["reference"] = references.get(task["subject"])
+    results += _execute(others, use_ray, log)
+    (out / "study.json").write_text(json.dumps({"config": config_to_dict(cfg), "tasks": results}, indent=2))
+    return analyze_study(
+        out,
+        outcomes=cfg.outcomes,
+        dependency_outcome=cfg.dependency_outcome,
+        correction=cfg.correction,
+        alpha=cfg.alpha,
+        lazy_margin=cfg.lazy_margin,
+        n_resamples=cfg.n_resamples,
+        log=log,
+    )
