@@ -71,7 +71,7 @@ class Units:
     summary: np.ndarray
     """(U, N, F) mean raw step features (concept values, event rates, action frequencies)."""
     team_return: np.ndarray
-    """(U,) summed reward of all agents over the unit's windows, per window."""
+    """(U,) team return per window (agents' rewards combined by ``EnvSpec.team_reward``), averaged over the unit's windows."""
 
     def __len__(self) -> int:
         return int(self.episode.shape[0])
@@ -88,10 +88,12 @@ def _light(episodes: Any) -> Any:
 class Analyser:
     """A trained MOHBA model with its feature pipeline."""
 
-    def __init__(self, model: MohbaModel, features: FeatureConfig, standardiser: Standardiser) -> None:
+    def __init__(self, model: MohbaModel, features: FeatureConfig, standardiser: Standardiser, team_reward: str = "sum") -> None:
         self.model = model
         self.features = features
         self.standardiser = standardiser
+        self.team_reward = team_reward
+        """``EnvSpec.team_reward``: how a team's return is formed from its agents' (``sum`` or ``mean``)."""
 
     @classmethod
     def fit(
@@ -109,7 +111,7 @@ class Analyser:
         model = MohbaModel(config)
         result = fit(model, windows, train, progress=progress)
         model.cpu()
-        return cls(model, features, std), windows, result
+        return cls(model, features, std, getattr(episodes.spec, "team_reward", "sum")), windows, result
 
     def windows(self, episodes: Any) -> WindowTensors:
         """Windows of other episodes, standardised like the training ones."""
@@ -120,7 +122,8 @@ class Analyser:
         check_choice("unit", unit, UNITS)
         z = encode(self.model, windows, device=device)
         summary = unit_summaries(windows.raw, windows.mask)
-        ret = (windows.rewards * windows.mask[:, :, None]).sum((1, 2))
+        per_agent = (windows.rewards * windows.mask[:, :, None]).sum(1)  # (W, N)
+        ret = per_agent.mean(1) if self.team_reward == "mean" else per_agent.sum(1)
         if unit == "window":
             return Units(windows.episode_index, np.arange(len(windows)), z.get("joint"), z["local"], summary, ret)
         ids, local = per_group(z["local"], windows.episode_index)
