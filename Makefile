@@ -21,7 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	mkdir -p $(RAY_TMPDIR)
-	$(VENV)/bin/ethogram demo --out runs/demo
+	$(VENV)/bin/ethogram quickstart --out runs/quickstart
 
 test: $(STAMP)
 	mkdir -p $(RAY_TMPDIR)

@@ -1,0 +1,31 @@
+"""``ethogram experiment CONFIG.yaml [--out DIR] [--address ADDR]``: train → evaluate → study → behaviour → report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+
+help = "Run a whole experiment (training runs, evaluation, intervention study, behaviour analysis, report) into one run directory."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment YAML (see experiments/cooking_coordination.yaml)")
+    parser.add_argument("--out", help="run directory (default: runs/<name>); rerunning resumes it")
+    parser.add_argument("--address", metavar="ADDR", help="join a running Ray cluster (default: start Ray here)")
+
+
+def run(args: argparse.Namespace) -> int:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported (REFERENCE §5)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    from pathlib import Path
+
+    from experiments.pipeline import load_experiment, run_experiment
+
+    cfg, base = load_experiment(args.config)
+    out = Path(args.out or Path("runs") / cfg.name)
+    command = shlex.join(["ethogram", *sys.argv[1:]]) if sys.argv[0].endswith("ethogram") else f"ethogram experiment {args.config}"
+    run_experiment(cfg, base, out, command=command, address=args.address)
+    print(f"\nreport: {out / 'report.html'}")
+    return 0

@@ -1,0 +1,214 @@
+"""Experiments as one command: train → evaluate → study → behaviour → report, into one run directory.
+
+An experiment YAML lists training runs (each a training config plus overrides), the intervention
+study to run on the trained concept-bottleneck agents, and the behaviour analysis to run on
+trajectories recorded from several checkpoints of one run. ``run_experiment`` writes the run
+directory described in ``analysis.report`` (``experiment.json``, ``train/``, ``media/``,
+``study/``, ``behaviour/``, ``report.html``, ``summary.md``).
+
+Rules:
+- Stages run in order and each is resumable: rerunning the same command continues training from
+  the last checkpoints (``marl.train``), skips evaluations already written for the final
+  checkpoint, resumes recordings (``marl.record``) and redoes the cheap analyses.
+- Evaluation, studies and behaviour recordings use the task's own reward: training-only shaping
+  is switched off (``marl.study.EVAL_OVERRIDES``).
+- The study's subjects are every trial of every concept-bottleneck run; baseline runs are trained
+  and evaluated for comparison (they have no concepts to intervene on).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from envs.config import ConfigError, check_range, config_from_dict, config_to_dict
+
+STAGES = ("train", "evaluate", "study", "behaviour", "report")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training configuration (all its seeds)."""
+
+    name: str
+    """Label, used as ``train/<name>/``."""
+    config: str = ""
+    """Training YAML (relative to the experiment file); empty: ``marl.config`` defaults."""
+    set: dict[str, Any] = field(default_factory=dict)
+    """Overrides merged onto the YAML (nested mapping, e.g. ``{env_config: {layout: ...}}``)."""
+
+
+@dataclass(frozen=True)
+class BehaviourSpec:
+    """Trajectories from successive checkpoints of one trial, analysed with MOHBA."""
+
+    run: str = ""
+    """Which run (empty: the first concept-bottleneck run); its first seed is recorded."""
+    checkpoints: int = 3
+    """Evenly spaced checkpoints to record, the last one included."""
+    episodes: int = 16
+    """Episodes recorded per checkpoint."""
+    num_envs: int = 8
+    """Envs stepped together while recording."""
+    analyze_args: tuple[str, ...] = ()
+    """Extra ``ethogram analyze`` arguments, e.g. ``[--epochs, "20"]``."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """An experiment (module docstring)."""
+
+    name: str
+    """Experiment name (the report's title)."""
+    runs: tuple[RunSpec, ...]
+    """Training runs."""
+    description: str = ""
+    """One paragraph for the report."""
+    eval_episodes: int = 32
+    """Held-out episodes per trial for ``eval.json``."""
+    gif: bool = True
+    """Write a GIF of one episode of each trial's final policy to ``media/``."""
+    gif_max_frames: int = 200
+    """Frames kept in a GIF (long episodes are subsampled evenly)."""
+    study: dict[str, Any] | None = None
+    """``marl.study.StudyConfig`` fields except name and subjects (None: no study)."""
+    behaviour: BehaviourSpec | None = None
+    """The behaviour analysis (None: none)."""
+
+    def __post_init__(self) -> None:
+        if not self.runs:
+            raise ConfigError("an experiment needs at least one run")
+        names = [r.name for r in self.runs]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"run names must be unique, got {names}")
+        check_range("eval_episodes", self.eval_episodes, 2)
+        if self.behaviour and self.behaviour.run and self.behaviour.run not in names:
+            raise ConfigError(f"behaviour.run={self.behaviour.run!r} is not allowed; choose one of: {', '.join(names)}")
+        if self.study and {"name", "subjects", "checkpoints"} & set(self.study):
+            raise ConfigError("study: name and subjects come from the experiment; give conditions, probes, seeds, episodes ...")
+
+
+def load_experiment(path: str | Path) -> tuple[ExperimentConfig, Path]:
+    """The config and the folder its relative paths are read from."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"experiment config {path} does not exist")
+    data = yaml.safe_load(path.read_text()) or {}
+    return config_from_dict(ExperimentConfig, data, where="experiment"), path.parent
+
+
+def train_config(spec: RunSpec, base: Path, out: Path):
+    """The ``marl.config.TrainConfig`` of a run: its YAML, its overrides, its output folder."""
+    from marl.config import from_dict, load_config, merge_dicts
+
+    cfg = load_config(base / spec.config if spec.config else None)
+    return from_dict(merge_dicts(cfg.to_dict(), {**spec.set, "out_dir": str(out / "train" / spec.name)}))
+
+
+class Journal:
+    """``experiment.json``: config, versions, stage timings; rewritten after every stage."""
+
+    def __init__(self, out: Path, cfg: ExperimentConfig, kind: str, command: str) -> None:
+        self.path = out / "experiment.json"
+        old = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.data = {
+            "name": cfg.name,
+            "kind": kind,
+            "description": cfg.description,
+            "config": config_to_dict(cfg),
+            "stages": old.get("stages", {}),
+            "versions": _versions(),
+            "started": old.get("started", _now()),
+            "finished": None,
+            "commands": list(dict.fromkeys([*old.get("commands", []), command])),
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        }
+        self.save()
+
+    def stage(self, name: str, seconds: float, status: str, note: str = "") -> None:
+        self.data["stages"][name] = {"seconds": round(seconds, 1), "status": status, "note": note}
+        self.save()
+
+    def finish(self) -> None:
+        self.data["finished"] = _now()
+        self.save()
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, indent=2, default=str))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("ethogram", "torch", "ray", "numpy", "pettingzoo", "scikit-learn"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def run_experiment(
+    cfg: ExperimentConfig,
+    base: Path,
+    out: str | Path,
+    *,
+    kind: str = "experiment",
+    command: str = "",
+    address: str | None = None,
+    log: Callable[[str], Any] = print,
+) -> Path:
+    """Run every stage (module docstring); returns the run directory."""
+    from experiments import stages
+
+    out = Path(out)
+    journal = Journal(out, cfg, kind, command)
+    trials = {}
+    steps = {
+        "train": lambda: trials.update(stages.train(cfg, base, out, address, log)),
+        "evaluate": lambda: stages.evaluate(cfg, trials, out, log),
+        "study": lambda: stages.study(cfg, trials, out, address, log),
+        "behaviour": lambda: stages.behaviour(cfg, trials, out, log),
+        "report": lambda: stages.report(out, log),
+    }
+    total = time.perf_counter()
+    for i, name in enumerate(STAGES, 1):
+        log(f"\n== {name} ({i}/{len(STAGES)}) " + "=" * 40)
+        start = time.perf_counter()
+        note = steps[name]() or ""
+        status = "skipped" if note.startswith("skipped") else "done"
+        journal.stage(name, time.perf_counter() - start, status, note)
+        log(f"-- {name}: {status} in {time.perf_counter() - start:.0f}s {note}")
+    journal.finish()
+    log(f"\nexperiment {cfg.name} finished in {time.perf_counter() - total:.0f}s: {out}")
+    return out
+
+
+def evenly_spaced(items: list[Any], n: int) -> list[Any]:
+    """``n`` items spread evenly over ``items``, the last one always included."""
+    if n >= len(items):
+        return list(items)
+    picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
+    return [items[i] for i in picks]
+
+
+def with_overrides(cfg: ExperimentConfig, **changes: Any) -> ExperimentConfig:
+    """A copy of ``cfg`` with top-level fields replaced (validated again)."""
+    return dataclasses.replace(cfg, **changes)

@@ -1,0 +1,188 @@
+"""The stages of an experiment (``experiments.pipeline``): each reads and writes the run directory.
+
+``train`` returns ``{run: {seed: trial_dir}}``; the later stages take that map. Every stage returns
+a short note for ``experiment.json`` ("skipped: ..." when it had nothing to do).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.pipeline import ExperimentConfig, evenly_spaced, train_config
+
+Trials = dict[str, dict[int, Path]]
+Log = Callable[[str], Any]
+
+
+def train(cfg: ExperimentConfig, base: Path, out: Path, address: str | None, log: Log) -> Trials:
+    """Train (or resume) every run; all seeds of a run in parallel as Ray tasks."""
+    from marl.train import train as train_run
+
+    trials: Trials = {}
+    for spec in cfg.runs:
+        tcfg = train_config(spec, base, out)
+        run_dir = Path(tcfg.out_dir)
+        resume = (run_dir / "config.yaml").exists()
+        log(f"{'resuming' if resume else 'training'} {spec.name}: {tcfg.policy}/{tcfg.sharing} on {tcfg.env} {tcfg.env_config}")
+        for summary in train_run(tcfg, run_dir=run_dir, resume=resume, address=address):
+            log(f"  seed {summary['seed']}: {summary['env_steps']:,} env steps in {summary['time_s']:.0f}s")
+        trials[spec.name] = {int(s): run_dir / f"seed_{s}" for s in tcfg.seeds}
+    return trials
+
+
+def _env_of(trial: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(env id, evaluation env config, policy manifest) of a trial's latest policy."""
+    from marl.loading import policy_manifest
+    from marl.study import EVAL_OVERRIDES
+
+    manifest = policy_manifest(trial)
+    env = manifest["env_spec"]
+    config = {**env["config"], **{k: v for k, v in EVAL_OVERRIDES.items() if k in env["config"]}}
+    return env["env_id"], config, manifest
+
+
+def evaluate(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
+    """``eval.json`` per trial from held-out episodes of its final policy, and a GIF."""
+    written = 0
+    for run, seeds in trials.items():
+        for seed, trial in seeds.items():
+            env_id, env_config, manifest = _env_of(trial)
+            target = trial / "eval.json"
+            if target.exists() and json.loads(target.read_text()).get("iteration") == manifest["iteration"]:
+                continue
+            result = _evaluate_trial(trial, env_id, env_config, manifest, cfg.eval_episodes, out / "eval" / f"{run}_seed{seed}")
+            target.write_text(json.dumps(result, indent=2))
+            log(
+                f"{run} seed {seed}: team return {result['team_return_mean']:.1f} ± {result['team_return_std']:.1f}"
+                + (f", binary concepts {result['concept_accuracy']['binary_acc']:.3f}" if result["concept_accuracy"] else "")
+            )
+            if cfg.gif:
+                gif(trial, env_id, env_config, out / "media" / f"{run}_seed{seed}.gif", cfg.gif_max_frames)
+            written += 1
+    return f"{written} trial(s) evaluated" if written else "skipped: every trial already evaluated"
+
+
+def _evaluate_trial(trial: Path, env_id: str, env_config: dict, manifest: dict, episodes: int, data: Path) -> dict[str, Any]:
+    from analysis.dataset import load, open_dataset
+    from marl.concept_loss import concept_accuracy
+    from marl.record import record
+
+    record(
+        env_id,
+        env_config,
+        f"checkpoint:{trial}",
+        episodes,
+        data,
+        seed=10_000 + int(manifest["seed"]),
+        num_envs=min(episodes, 16),
+        store_obs=False,
+        progress=False,
+    )
+    predicted = open_dataset(data).manifest.predicted
+    eps = load(data, fields=("rewards", "events", "concepts", *(("predicted",) if predicted else ())))
+    returns = eps.returns()  # (E, N)
+    team = eps.spec.team_return(returns)
+    events = np.where(eps.mask[..., None, None], eps.events, 0).sum(axis=(1, 2)).mean(axis=0)  # (V,)
+    accuracy = None
+    if eps.predicted is not None:
+        mode = manifest["model_config"]["bottleneck_mode"]
+        acc = concept_accuracy(eps.predicted[eps.mask], eps.concepts[eps.mask], eps.spec.concepts, mode)
+        accuracy = {k: acc[k] for k in ("binary_acc", "categorical_acc", "regression_mse") if k in acc}
+    return {
+        "episodes": len(team),
+        "team_return_mean": float(team.mean()),
+        "team_return_std": float(team.std()),
+        "return_per_agent": {a: float(returns[:, i].mean()) for i, a in enumerate(eps.spec.agents)},
+        "events_per_episode": {e: float(v) for e, v in zip(eps.spec.event_names, events, strict=True)},
+        "concept_accuracy": accuracy,
+        "env_steps": int(manifest["env_steps"]),
+        "iteration": int(manifest["iteration"]),
+        "policy": manifest["policy"],
+        "sharing": manifest["sharing"],
+        "env_id": env_id,
+        "env_config": env_config,
+    }
+
+
+def gif(trial: Path, env_id: str, env_config: dict, path: Path, max_frames: int) -> Path:
+    """One episode of a trial's final policy, rendered by the env, as a GIF (subsampled to ``max_frames``)."""
+    import envs
+    from envs.render import save_gif
+    from marl.loading import load_policy
+
+    env = envs.make_batched(env_id, env_config, 1)
+    policy = load_policy(trial, env, seed=0)
+    out = env.reset(seed=0)
+    frames = [env.render_rgb(0)]
+    while not out.done[0]:
+        out = env.step(policy.act(env, out).actions)
+        frames.append(env.render_rgb(0))
+    return save_gif(evenly_spaced(frames, max_frames), path, fps=8)
+
+
+def _cbp_subjects(trials: Trials) -> list[dict[str, str]]:
+    from marl.loading import policy_manifest
+
+    return [
+        {"name": f"{run}_seed{seed}", "checkpoint": str(trial)}
+        for run, seeds in trials.items()
+        for seed, trial in seeds.items()
+        if policy_manifest(trial)["policy"] == "cbp"
+    ]
+
+
+def study(cfg: ExperimentConfig, trials: Trials, out: Path, address: str | None, log: Log) -> str:
+    """The intervention study on every concept-bottleneck trial (``marl.study``)."""
+    from marl.study import run_study, study_from_dict
+
+    if cfg.study is None:
+        return "skipped: no study configured"
+    subjects = _cbp_subjects(trials)
+    if not subjects:
+        return "skipped: no concept-bottleneck run to intervene on"
+    study_cfg = study_from_dict({**cfg.study, "name": cfg.name, "subjects": subjects})
+    summary = run_study(study_cfg, out / "study", address=address, log=log)
+    return f"{len(summary['subjects'])} subject(s)"
+
+
+def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
+    """Record episodes at successive checkpoints of one trial, then ``ethogram analyze`` them."""
+    from experiments.cli import main
+    from marl.loading import policy_manifest
+    from marl.record import record
+
+    spec = cfg.behaviour
+    if spec is None:
+        return "skipped: no behaviour analysis configured"
+    run = spec.run or next((r for r, s in trials.items() if policy_manifest(next(iter(s.values())))["policy"] == "cbp"), None)
+    if run is None:
+        return "skipped: no concept-bottleneck run"
+    seed, trial = next(iter(trials[run].items()))
+    checkpoints = evenly_spaced(sorted(p for p in (trial / "checkpoints").glob("iter_*") if (p / "policy").exists()), spec.checkpoints)
+    env_id, env_config, _ = _env_of(trial)
+    datasets = []
+    for ckpt in checkpoints:
+        target = out / "behaviour" / "datasets" / f"{run}_seed{seed}" / ckpt.name
+        record(env_id, env_config, f"checkpoint:{ckpt}", spec.episodes, target, seed=20_000 + seed, num_envs=spec.num_envs, progress=False)
+        datasets.append(str(target))
+        log(f"recorded {spec.episodes} episodes at {ckpt.name}")
+    code = main(["analyze", *datasets, "--out", str(out / "behaviour" / "analysis"), *spec.analyze_args])
+    if code != 0:
+        raise RuntimeError(f"ethogram analyze failed with exit code {code}")
+    return f"{len(checkpoints)} checkpoint(s) of {run} seed {seed}"
+
+
+def report(out: Path, log: Log) -> str:
+    """``ethogram report`` on the run directory."""
+    from experiments.cli import command_names, main
+
+    if "report" not in command_names():
+        return "skipped: this installation has no report command"
+    if main(["report", str(out)]) != 0:
+        raise RuntimeError("ethogram report failed")
+    return f"report {out / 'report.html'}"

@@ -1,0 +1,96 @@
+"""The experiment pipeline end to end (tiny budgets) on the session's Ray cluster, and its config errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from envs.config import ConfigError
+from experiments.cli import main
+from experiments.pipeline import ExperimentConfig, evenly_spaced, load_experiment
+from tests.marl.conftest import TINY
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _tiny_experiment(tmp_path: Path) -> Path:
+    overrides = dict(item.split("=", 1) for item in TINY)
+    train = {k: yaml.safe_load(v) for k, v in overrides.items() if "." not in k}
+    train.update(
+        {
+            "model": {"hidden": [32], "head_hidden": [16]},
+            "ppo": {"num_epochs": 1, "num_minibatches": 2},
+            "sampling": {"num_envs_per_runner": 4, "rollout_length": 25},
+            "max_env_steps": 300,
+        }
+    )
+    data = {
+        "name": "tiny",
+        "runs": [{"name": "cbp", "set": train}, {"name": "base", "set": {**train, "policy": "baseline"}}],
+        "eval_episodes": 4,
+        "gif_max_frames": 10,
+        "study": {
+            "conditions": {"mask_teammates": ["all: teammates.* -> mask"]},
+            "seeds": [0],
+            "episodes": 3,
+            "num_envs": 3,
+            "n_resamples": 199,
+        },
+        "behaviour": {"checkpoints": 2, "episodes": 4, "num_envs": 4, "analyze_args": ["--epochs", "1", "--window", "8", "--stride", "4"]},
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.ray
+def test_experiment_cli_runs_every_stage_and_resumes(ray_cluster, tmp_path, capsys):
+    path = _tiny_experiment(tmp_path)
+    out = tmp_path / "run"
+    assert main(["experiment", str(path), "--out", str(out)]) == 0
+    journal = json.loads((out / "experiment.json").read_text())
+    assert journal["finished"] and journal["versions"]["torch"].startswith("2.")
+    assert {s: journal["stages"][s]["status"] for s in ("train", "evaluate", "study", "behaviour")} == dict.fromkeys(
+        ("train", "evaluate", "study", "behaviour"), "done"
+    )
+    for run in ("cbp", "base"):
+        result = json.loads((out / "train" / run / "seed_0" / "eval.json").read_text())
+        assert result["episodes"] == 4 and result["env_config"]["shaping"] is False
+        assert (result["concept_accuracy"] is None) == (run == "base")
+        assert (out / "media" / f"{run}_seed0.gif").read_bytes()[:6] == b"GIF89a"
+    summary = json.loads((out / "study" / "summary.json").read_text())
+    assert [s["subject"] for s in summary["subjects"]] == ["cbp_seed0"]  # baselines have no concepts to intervene on
+    assert (out / "behaviour" / "analysis" / "summary.json").exists()
+    assert len(list((out / "behaviour" / "datasets" / "cbp_seed0").glob("iter_*"))) == 2
+    # a rerun resumes: training is complete, evaluations are current
+    assert main(["experiment", str(path), "--out", str(out)]) == 0
+    journal = json.loads((out / "experiment.json").read_text())
+    assert journal["stages"]["evaluate"]["status"] == "skipped" and len(journal["commands"]) == 1
+    assert "resuming cbp" in capsys.readouterr().out
+
+
+def test_quickstart_config_is_valid():
+    cfg, base = load_experiment(PROJECT / "experiments" / "quickstart.yaml")
+    assert (base / cfg.runs[0].config).exists() and cfg.study and cfg.behaviour
+
+
+def test_experiment_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="at least one run"):
+        ExperimentConfig(name="x", runs=())
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"name": "x", "runs": [{"name": "a"}], "behaviour": {"run": "b"}}))
+    with pytest.raises(ConfigError, match=r"behaviour\.run='b' is not allowed; choose one of: a"):
+        load_experiment(path)
+    path.write_text(yaml.safe_dump({"name": "x", "runs": [{"name": "a", "sett": {}}]}))
+    with pytest.raises(ConfigError, match=r"unknown field\(s\) sett; allowed: name, config, set"):
+        load_experiment(path)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_experiment(tmp_path / "missing.yaml")
+
+
+def test_evenly_spaced_keeps_the_last():
+    assert evenly_spaced(list(range(10)), 3) == [0, 4, 9] or evenly_spaced(list(range(10)), 3) == [0, 5, 9]
+    assert evenly_spaced([1, 2], 5) == [1, 2]
