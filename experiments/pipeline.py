@@ -73,6 +73,8 @@ class ExperimentConfig:
     """Experiment name (the report's title)."""
     runs: tuple[RunSpec, ...]
     """Training runs."""
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Overrides applied to every run beneath its own ``set`` (e.g. ``{max_env_steps: 3e6, seeds: [0, 1, 2]}``)."""
     description: str = ""
     """One paragraph for the report."""
     eval_episodes: int = 32
@@ -99,21 +101,42 @@ class ExperimentConfig:
             raise ConfigError("study: name and subjects come from the experiment; give conditions, probes, seeds, episodes ...")
 
 
-def load_experiment(path: str | Path) -> tuple[ExperimentConfig, Path]:
-    """The config and the folder its relative paths are read from."""
+def load_experiment(path: str | Path, overrides: list[str] | None = None, runs: list[str] | None = None) -> tuple[ExperimentConfig, Path]:
+    """The config and the folder its relative paths are read from.
+
+    ``overrides`` are ``--set`` items (``defaults.max_env_steps=2e6``); ``runs`` keeps only the named runs.
+    """
+    from marl.config import merge_dicts, parse_overrides
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"experiment config {path} does not exist")
-    data = yaml.safe_load(path.read_text()) or {}
-    return config_from_dict(ExperimentConfig, data, where="experiment"), path.parent
+    data = merge_dicts(yaml.safe_load(path.read_text()) or {}, parse_overrides(overrides))
+    cfg = config_from_dict(ExperimentConfig, data, where="experiment")
+    if runs:
+        known = [r.name for r in cfg.runs]
+        unknown = [r for r in runs if r not in known]
+        if unknown:
+            raise ConfigError(f"unknown run(s) {unknown}; this experiment has: {', '.join(known)}")
+        behaviour = cfg.behaviour
+        if behaviour and behaviour.run and behaviour.run not in runs:
+            behaviour = dataclasses.replace(behaviour, run="")
+        cfg = dataclasses.replace(cfg, runs=tuple(r for r in cfg.runs if r.name in runs), behaviour=behaviour)
+    return cfg, path.parent
 
 
-def train_config(spec: RunSpec, base: Path, out: Path):
-    """The ``marl.config.TrainConfig`` of a run: its YAML, its overrides, its output folder."""
+def train_config(spec: RunSpec, base: Path, out: Path, defaults: dict[str, Any] | None = None):
+    """The ``marl.config.TrainConfig`` of a run: its YAML, the defaults, its overrides, its folder.
+
+    A run that switches to another env starts from an empty env config (the YAML's belongs to its env).
+    """
     from marl.config import from_dict, load_config, merge_dicts
 
-    cfg = load_config(base / spec.config if spec.config else None)
-    return from_dict(merge_dicts(cfg.to_dict(), {**spec.set, "out_dir": str(out / "train" / spec.name)}))
+    data = load_config(base / spec.config if spec.config else None).to_dict()
+    overrides = merge_dicts(defaults or {}, {**spec.set, "out_dir": str(out / "train" / spec.name)})
+    if overrides.get("env", data["env"]) != data["env"]:
+        data["env_config"] = {}
+    return from_dict(merge_dicts(data, overrides))
 
 
 class Journal:
@@ -207,8 +230,3 @@ def evenly_spaced(items: list[Any], n: int) -> list[Any]:
         return list(items)
     picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
     return [items[i] for i in picks]
-
-
-def with_overrides(cfg: ExperimentConfig, **changes: Any) -> ExperimentConfig:
-    """A copy of ``cfg`` with top-level fields replaced (validated again)."""
-    return dataclasses.replace(cfg, **changes)

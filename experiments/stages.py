@@ -25,7 +25,7 @@ def train(cfg: ExperimentConfig, base: Path, out: Path, address: str | None, log
 
     trials: Trials = {}
     for spec in cfg.runs:
-        tcfg = train_config(spec, base, out)
+        tcfg = train_config(spec, base, out, cfg.defaults)
         run_dir = Path(tcfg.out_dir)
         resume = (run_dir / "config.yaml").exists()
         log(f"{'resuming' if resume else 'training'} {spec.name}: {tcfg.policy}/{tcfg.sharing} on {tcfg.env} {tcfg.env_config}")

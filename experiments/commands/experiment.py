@@ -14,6 +14,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML (see experiments/cooking_coordination.yaml)")
     parser.add_argument("--out", help="run directory (default: runs/<name>); rerunning resumes it")
     parser.add_argument("--address", metavar="ADDR", help="join a running Ray cluster (default: start Ray here)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field (dotted keys, YAML values), e.g. defaults.max_env_steps=2e6 or study.episodes=8",
+    )
+    parser.add_argument("--runs", nargs="+", metavar="RUN", help="run only these runs of the experiment")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -23,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from experiments.pipeline import load_experiment, run_experiment
 
-    cfg, base = load_experiment(args.config)
+    cfg, base = load_experiment(args.config, args.overrides, args.runs)
     out = Path(args.out or Path("runs") / cfg.name)
     command = shlex.join(["ethogram", *sys.argv[1:]]) if sys.argv[0].endswith("ethogram") else f"ethogram experiment {args.config}"
     run_experiment(cfg, base, out, command=command, address=args.address)
