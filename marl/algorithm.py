@@ -84,6 +84,7 @@ def _module_spec(cfg: TrainConfig, spec: envs.EnvSpec) -> MultiRLModuleSpec:
         bottleneck_mode=m.bottleneck_mode,
         residual_dim=m.residual_dim,
         conv_channels=m.conv_channels,
+        conv_stride=m.conv_stride,
         hidden=m.hidden,
         head_hidden=m.head_hidden,
         num_agents_onehot=spec.num_agents if shared else 0,

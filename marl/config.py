@@ -34,6 +34,8 @@ class ModelConfig:
     """Width of the free, unsupervised channel beside the concepts (0: none; leakage trade-off)."""
     conv_channels: tuple[int, ...] = ()
     """3x3 conv layers before the MLP encoder (empty: flatten the observation)."""
+    conv_stride: int = 1
+    """Stride of every conv layer (2 shrinks a 15x15 Cleanup view to 8x8, then 4x4: far cheaper to learn)."""
     hidden: tuple[int, ...] = (128, 128)
     """Encoder MLP widths."""
     head_hidden: tuple[int, ...] = (64,)
@@ -42,6 +44,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check_choice("model.bottleneck_mode", self.bottleneck_mode, ("logits", "probs"))
         check_range("model.residual_dim", self.residual_dim, 0)
+        check_range("model.conv_stride", self.conv_stride, 1)
         if not self.hidden:
             raise ConfigError("model.hidden must name at least one layer width")
 

@@ -54,6 +54,7 @@ def module_config(
     bottleneck_mode: str = "logits",
     residual_dim: int = 0,
     conv_channels: tuple[int, ...] = (),
+    conv_stride: int = 1,
     hidden: tuple[int, ...] = (128, 128),
     head_hidden: tuple[int, ...] = (64,),
     num_agents_onehot: int = 0,
@@ -67,6 +68,7 @@ def module_config(
         "bottleneck_mode": bottleneck_mode,
         "residual_dim": int(residual_dim),
         "conv_channels": list(conv_channels),
+        "conv_stride": int(conv_stride),
         "hidden": list(hidden),
         "head_hidden": list(head_hidden),
         "num_agents_onehot": int(num_agents_onehot),
@@ -105,9 +107,10 @@ class ConceptBottleneckModule(TorchRLModule, ValueFunctionAPI):
         h, w, c = self.observation_space.shape
         c_in = c - (1 if self.n_onehot else 0)
         convs: list[nn.Module] = []
+        stride = int(cfg.get("conv_stride", 1))
         for ch in cfg["conv_channels"]:
-            convs += [nn.Conv2d(c_in, ch, 3, padding=1), nn.ReLU()]
-            c_in = ch
+            convs += [nn.Conv2d(c_in, ch, 3, stride=stride, padding=1), nn.ReLU()]
+            c_in, h, w = ch, (h - 1) // stride + 1, (w - 1) // stride + 1
         self.conv = nn.Sequential(*convs)
         self.encoder = _mlp([h * w * c_in + self.n_onehot, *cfg["hidden"]], activate_last=True)
         width = self.concept_set.pred_dim
