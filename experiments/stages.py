@@ -20,18 +20,25 @@ Log = Callable[[str], Any]
 
 
 def train(cfg: ExperimentConfig, base: Path, out: Path, address: str | None, log: Log) -> Trials:
-    """Train (or resume) every run; all seeds of a run in parallel as Ray tasks."""
-    from marl.train import train as train_run
+    """Train (or resume) every run; all trials of all runs are Ray tasks sharing the cluster's CPUs."""
+    import ray
 
+    from marl.train import init_ray, launch
+
+    init_ray(address)
     trials: Trials = {}
+    pending = {}
     for spec in cfg.runs:
         tcfg = train_config(spec, base, out, cfg.defaults)
         run_dir = Path(tcfg.out_dir)
         resume = (run_dir / "config.yaml").exists()
         log(f"{'resuming' if resume else 'training'} {spec.name}: {tcfg.policy}/{tcfg.sharing} on {tcfg.env} {tcfg.env_config}")
-        for summary in train_run(tcfg, run_dir=run_dir, resume=resume, address=address):
-            log(f"  seed {summary['seed']}: {summary['env_steps']:,} env steps in {summary['time_s']:.0f}s")
+        pending.update(dict.fromkeys(launch(tcfg, run_dir, resume=resume), spec.name))
         trials[spec.name] = {int(s): run_dir / f"seed_{s}" for s in tcfg.seeds}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        summary = ray.get(done[0])
+        log(f"  {pending.pop(done[0])} seed {summary['seed']}: {summary['env_steps']:,} env steps in {summary['time_s']:.0f}s")
     return trials
 
 
