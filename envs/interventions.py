@@ -153,6 +153,10 @@ class Applier:
         if {iv.op for iv in self.interventions} & {"set", "oracle"} and encode is None:
             raise ValueError("operations set/oracle need an encode(gt) -> bottleneck function")
 
+    def reseed(self, seed: int | None) -> None:
+        """Restart the generator of ``noise`` and ``shuffle``."""
+        self.rng = np.random.default_rng(seed)
+
     def _slot_mask(self, iv: Intervention) -> np.ndarray:
         agents = self.concepts.agents
         mask = np.zeros((len(agents), self.concepts.pred_dim), dtype=bool)

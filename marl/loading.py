@@ -194,7 +194,8 @@ class TrainedPolicy:
         self.deterministic = deterministic
         self.generator = torch.Generator().manual_seed(int(seed) if seed is not None else int(np.random.SeedSequence().entropy % 2**31))
         self.intervention: InterventionFn | None = None
-        """Hook on the bottleneck at inference (module docstring)."""
+        """Hook on the bottleneck at inference (module docstring); ``intervene`` sets it from spec lines."""
+        self._applier = None
         self.name = f"{manifest['policy']}/{manifest['sharing']}@{manifest['env_steps']}"
         self.iteration = int(manifest["iteration"])
 
@@ -206,9 +207,29 @@ class TrainedPolicy:
         """Ground truth (..., D) → bottleneck values (..., P) in this policy's mode."""
         return gt_to_bottleneck(gt, self.spec.concepts, self.mode)
 
+    def intervene(self, lines: str | list[str] | tuple[str, ...], *, reference: np.ndarray | None = None, seed: int | None = None) -> None:
+        """Set the intervention of ``envs.interventions`` lines on the bottleneck (``[]`` clears it).
+
+        ``reference`` (M, N, P) holds un-intervened bottlenecks for ``mean`` and ``shuffle``.
+        """
+        from envs.interventions import Applier, Reference, parse_condition
+
+        interventions = parse_condition(lines, self.spec.concepts)
+        self._applier = None
+        if not interventions:
+            self.intervention = None
+            return
+        if not self.supervised:
+            raise ValueError(f"{self.name} is a baseline policy: it has no concept bottleneck to intervene on")
+        ref = Reference(np.asarray(reference, np.float32)) if reference is not None else None
+        self._applier = applier = Applier(interventions, self.spec.concepts, encode=self.encode, reference=ref, seed=seed)
+        self.intervention = lambda z, out: torch.from_numpy(applier(z.numpy(), out.concepts, out.t))
+
     def seed(self, seed: int) -> None:
-        """Reseed action sampling (the recorder calls this once per batch for exact resumes)."""
+        """Reseed action sampling and the intervention (the recorder calls this per batch for exact resumes)."""
         self.generator.manual_seed(int(seed))
+        if self._applier is not None:
+            self._applier.reseed(seed)
 
     def reset(self, env: BatchedEnv, mask: np.ndarray) -> None:
         """Stateless policy: nothing to reset."""

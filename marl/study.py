@@ -168,20 +168,15 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
     import envs
     from analysis.dataset import ConditionInfo
-    from envs.interventions import Applier, Reference, parse_condition
     from marl.loading import load_policy
-    from marl.record import record
+    from marl.record import policy_info_for, record
 
     torch.set_num_threads(1)
     env = envs.make_batched(task["env_id"], task["env_config"], task["num_envs"])
     policy = load_policy(task["checkpoint"], env, deterministic=task["deterministic"], seed=task["seed"])
     lines = tuple(task["lines"])
-    if lines:
-        reference = Reference(np.load(task["reference"])) if task.get("reference") else None
-        applier = Applier(
-            parse_condition(lines, env.spec.concepts), env.spec.concepts, encode=policy.encode, reference=reference, seed=task["seed"]
-        )
-        policy.intervention = lambda z, out: torch.from_numpy(applier(z.numpy(), out.concepts, out.t))
+    reference = np.load(task["reference"]) if task.get("reference") else None
+    policy.intervene(lines, reference=reference, seed=task["seed"])
     result = record(
         task["env_id"],
         task["env_config"],
@@ -190,6 +185,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         task["out"],
         seed=task["seed"],
         num_envs=task["num_envs"],
+        policy_info=policy_info_for(f"checkpoint:{task['checkpoint']}", env, policy),
         condition=ConditionInfo(id=task["condition"], spec=json.dumps(list(lines))),
         store_obs=task["store_obs"],
         progress=False,
@@ -257,16 +253,23 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
     return sorted(tasks, key=lambda t: t["condition"] != CONTROL)
 
 
-def _reference_pool(out: Path, subject: str, max_rows: int = 20000) -> Path:
-    """The control's recorded bottlenecks of a subject, subsampled, as an .npy (M, N, P)."""
+def reference_pool(paths: list[Path], max_rows: int = 20000, seed: int = 0) -> np.ndarray:
+    """Un-intervened bottlenecks (M, N, P) recorded in datasets, subsampled to ``max_rows`` steps."""
     from analysis.dataset import load
 
-    eps = load(sorted((out / "datasets" / subject / CONTROL).glob("seed_*")), fields=("predicted",))
+    eps = load(paths, fields=("predicted",))
+    if eps.predicted is None:
+        raise ValueError(f"{paths[0]}: no predicted concepts recorded; mean and shuffle need a concept-bottleneck recording")
     pool = eps.predicted[eps.mask]  # (M, N, P)
-    rows = np.random.default_rng(0).choice(len(pool), size=min(max_rows, len(pool)), replace=False)
+    rows = np.random.default_rng(seed).choice(len(pool), size=min(max_rows, len(pool)), replace=False)
+    return pool[np.sort(rows)].astype(np.float32)
+
+
+def _reference_file(out: Path, subject: str) -> Path:
+    """The control's bottlenecks of a subject, saved as an .npy for the tasks."""
     path = out / "reference" / f"{subject}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, pool[np.sort(rows)].astype(np.float32))
+    np.save(path, reference_pool(sorted((out / "datasets" / subject / CONTROL).glob("seed_*"))))
     return path
 
 
@@ -307,7 +310,7 @@ def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, addres
     results = _execute(controls, use_ray, log)
     references = {t["subject"]: None for t in others if _needs_reference(tuple(t["lines"]))}
     for subject in references:
-        references[subject] = str(_reference_pool(out, subject))
+        references[subject] = str(_reference_file(out, subject))
     for task in others:
         task["reference"] = references.get(task["subject"])
     results += _execute(others, use_ray, log)

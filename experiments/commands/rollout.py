@@ -27,6 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-envs", type=int, default=8, help="envs stepped together (a batch)")
     parser.add_argument("--batches-per-shard", type=int, default=None, help="batches per shard file (default: enough for 65,536 rows)")
     parser.add_argument("--condition", default="baseline", help="condition id written into every row")
+    parser.add_argument(
+        "--intervene",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="intervention on a checkpoint policy's concept bottleneck, repeatable, e.g. 'agent_1: teammates.position -> mask' "
+        "(grammar in envs/interventions.py; the study YAML uses the same lines)",
+    )
+    parser.add_argument("--reference", nargs="+", metavar="DATASET", help="un-intervened recordings of the policy, for mean and shuffle")
     parser.add_argument("--no-obs", action="store_true", help="do not store observations (concepts, events and actions only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -63,19 +72,41 @@ def env_config(env_id: str, layout: str | None, overrides: list[str]) -> dict[st
     return config
 
 
+def _policy(args: argparse.Namespace, config: dict[str, Any]) -> tuple[Any, Any]:
+    """(policy, manifest entry): the spec string, or a checkpoint policy carrying the ``--intervene`` lines."""
+    if not args.intervene:
+        return args.policy, None
+    from pathlib import Path
+
+    import envs
+    from marl.record import policy_info_for, resolve_policy
+    from marl.study import reference_pool
+
+    if not args.policy.startswith("checkpoint:"):
+        raise ValueError(f"--intervene needs a checkpoint:PATH policy with a concept bottleneck, got {args.policy!r}")
+    env = envs.make_batched(args.env, config, args.num_envs)
+    policy = resolve_policy(args.policy, env, args.seed)
+    reference = reference_pool([Path(p) for p in args.reference]) if args.reference else None
+    policy.intervene(args.intervene, reference=reference, seed=args.seed)
+    return policy, policy_info_for(args.policy, env, policy)
+
+
 def run(args: argparse.Namespace) -> int:
+    from analysis.dataset import ConditionInfo
     from marl.record import record
 
     config = env_config(args.env, args.layout, args.overrides)
+    policy, info = _policy(args, config)
     result = record(
         args.env,
         config,
-        args.policy,
+        policy,
         args.episodes,
         args.out,
         seed=args.seed,
         num_envs=args.num_envs,
-        condition=args.condition,
+        policy_info=info,
+        condition=ConditionInfo(id=args.condition, spec=json.dumps(args.intervene)) if args.intervene else args.condition,
         store_obs=not args.no_obs,
         progress=not args.no_progress,
         batches_per_shard=args.batches_per_shard,

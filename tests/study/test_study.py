@@ -121,3 +121,69 @@ def test_checkpoints_times_envs_expand_into_subjects(tiny_policies):
     )
     assert [s.name for s in cfg.subjects] == ["a-short", "a-long", "b-short", "b-long"]
     assert list(expand_conditions(cfg, ("agent_0", "agent_1"))) == ["control", "about:agent_0>agent_1", "about:agent_1>agent_0"]
+
+
+def test_rollout_intervene_records_both_bottlenecks(tiny_policies, tmp_path):
+    import numpy as np
+
+    from analysis.dataset import load, open_dataset
+
+    policy = f"checkpoint:{tiny_policies['cooking']}"
+    common = [
+        "rollout",
+        "--env",
+        "cooking",
+        "--set",
+        "horizon=20",
+        "--policy",
+        policy,
+        "--episodes",
+        "2",
+        "--num-envs",
+        "2",
+        "--no-progress",
+    ]
+    assert main([*common, "--out", str(tmp_path / "control")]) == 0
+    line = "agent_1: teammates.position -> shuffle"
+    assert (
+        main(
+            [
+                *common,
+                "--out",
+                str(tmp_path / "shuffled"),
+                "--intervene",
+                line,
+                "--reference",
+                str(tmp_path / "control"),
+                "--condition",
+                "shuffle_pos",
+            ]
+        )
+        == 0
+    )
+    manifest = open_dataset(tmp_path / "shuffled").manifest
+    assert manifest.condition.id == "shuffle_pos" and json.loads(manifest.condition.spec) == [line]
+    assert manifest.policy.kind == "checkpoint" and manifest.intervened
+    eps = load(tmp_path / "shuffled", fields=("predicted", "intervened"))
+    concepts = eps.spec.concepts
+    moved = concepts.pred_slices["agent_0.position"]
+    assert np.any(eps.intervened[..., 1, moved] != eps.predicted[..., 1, moved])  # agent_1's view of agent_0 shuffled
+    np.testing.assert_array_equal(eps.intervened[..., 0, :], eps.predicted[..., 0, :])  # agent_0 untouched
+    assert (
+        main(
+            [
+                "rollout",
+                "--env",
+                "cooking",
+                "--policy",
+                "scripted:planner",
+                "--episodes",
+                "1",
+                "--out",
+                str(tmp_path / "x"),
+                "--intervene",
+                "all: self.* -> mask",
+            ]
+        )
+        == 2
+    )
