@@ -47,7 +47,7 @@ th, td { padding: 4px 9px; border-bottom: 1px solid var(--line); text-align: lef
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.wrap { min-width: 22ch; max-width: 70ch; }
-tr.sig td { background: var(--sig); }
+tr.sig td, td.sig { background: var(--sig); }
 p.caption { color: var(--muted); font-size: 12.5px; margin: -8px 0 16px; max-width: 90ch; }
 div.key { background: #eef4fb; border: 1px solid #cfe0f3; padding: 10px 16px; margin: 14px 0; }
 div.key ul { margin: 4px 0 0; padding-left: 18px; }
@@ -128,11 +128,12 @@ def cell(text: Any, cls: str = "") -> str:
     return f'<td class="{cls}">{esc(text)}</td>' if cls else f"<td>{esc(text)}</td>"
 
 
-def ncell(value: Any, text: str) -> str:
-    """A numeric cell: formatted ``text`` shown, exact ``value`` in ``data-value``."""
+def ncell(value: Any, text: str, cls: str = "") -> str:
+    """A numeric cell: formatted ``text`` shown, exact ``value`` in ``data-value`` (``cls``: extra classes)."""
+    klass = f"num {cls}".strip()
     if value is None:
-        return f'<td class="num">{esc(text)}</td>'
-    return f'<td class="num" data-value="{esc(value)}">{esc(text)}</td>'
+        return f'<td class="{klass}">{esc(text)}</td>'
+    return f'<td class="{klass}" data-value="{esc(value)}">{esc(text)}</td>'
 
 
 def table(

@@ -62,7 +62,7 @@ def effect_rows(effects: pd.DataFrame, subject: str) -> tuple[list[list[str]], l
                 H.ncell(r.diff, fmt.signed(r.diff)),
                 H.ncell(getattr(r, "rel_diff", None), fmt.percent(getattr(r, "rel_diff", None), 0, sign=True)),
                 H.cell(fmt.interval(r.ci_low, r.ci_high), "num"),
-                H.ncell(getattr(r, "hedges_g", None), fmt.signed(getattr(r, "hedges_g", None), 2)),
+                H.ncell(getattr(r, "hedges_g", None), fmt.fixed(getattr(r, "hedges_g", None))),
                 H.ncell(r.p_value, fmt.p_value(r.p_value)),
                 H.ncell(r.p_adj, fmt.p_value(r.p_adj)),
                 H.cell("yes" if sig else "no"),
@@ -90,27 +90,50 @@ def effects_table(effects: pd.DataFrame, subject: str, correction: str, caption:
     return H.table(head, rows, caption=caption, row_attrs=attrs)
 
 
-def headline(effects: pd.DataFrame, agents: list[str]) -> tuple[pd.DataFrame, bool]:
-    """The return rows of an effect table, and whether every agent's return equals the team's (then only team rows)."""
+def headline(effects: pd.DataFrame, agents: list[str]) -> tuple[pd.DataFrame, pd.DataFrame, bool]:
+    """Team-return rows, per-agent return rows, and whether every agent's return equals the team's (a shared reward)."""
     outcome = effects["outcome"].astype(str)
     team = effects[outcome == "team_return"]
     per_agent = effects[outcome.isin([f"return_{a}" for a in agents])]
     if team.empty:
-        return effects, False
+        return effects, per_agent.iloc[:0], False
     means = team.set_index("condition")["mean"]
     shared = not per_agent.empty and all(
         np.allclose(rows.set_index("condition")["mean"].reindex(means.index).to_numpy(dtype=float), means.to_numpy(dtype=float))
         for _, rows in per_agent.groupby("outcome")
     )
-    return (team if shared else pd.concat([team, per_agent]).sort_values("condition", kind="stable")), shared
+    return team, per_agent, shared
+
+
+def agent_pivot(per_agent: pd.DataFrame, agents: list[str], subject: str) -> str:
+    """Condition × agent table of the difference in each agent's return (significant cells highlighted)."""
+    rows, attrs = [], []
+    for condition, group in per_agent.groupby("condition", sort=False):
+        by = {str(r.outcome).removeprefix("return_"): r for r in group.itertuples(index=False)}
+        cells = [H.cell(condition)]
+        for a in agents:
+            r = by.get(a)
+            cls = "sig" if r is not None and is_significant(r.significant) else ""
+            cells.append(H.ncell(None if r is None else r.diff, fmt.DASH if r is None else fmt.signed(r.diff), cls))
+        rows.append(cells)
+        attrs.append({"data-subject": subject, "data-condition": condition, "data-outcome": "return_by_agent"})
+    caption = (
+        "Difference in each agent's return against the control (highlighted: significant after correction; CIs in the table of all tests)."
+    )
+    return H.table(["condition", *agents], rows, caption=caption, row_attrs=attrs)
+
+
+def question(finding: dict[str, Any]) -> str:
+    """The question a detector answers, e.g. ``lazy?``."""
+    detector = str(finding.get("detector", "?"))
+    return QUESTIONS.get(detector, f"{detector.replace('_', ' ')}?")
 
 
 def _findings(data: dict[str, Any]) -> str:
     items = []
     for f in data.get("findings") or ():
         verdict = bool(f.get("verdict"))
-        question = QUESTIONS.get(f.get("detector"), f"{f.get('detector', '?').replace('_', ' ')}?")
-        label = f"{question} {'yes' if verdict else 'no'}"
+        label = f"{question(f)} {'yes' if verdict else 'no'}"
         items.append(f"<li>{H.badge(label, 'yes' if verdict else '')} {H.esc(f.get('statement', ''))}</li>")
     if not items:
         return "<p>No detector applied to this subject's conditions.</p>"
@@ -143,7 +166,7 @@ def _dependency(data: dict[str, Any]) -> str:
             H.cell(e.get("condition", "")),
             H.ncell(e.get("diff"), fmt.signed(e.get("diff"))),
             H.cell(fmt.interval(e.get("ci_low"), e.get("ci_high")), "num"),
-            H.ncell(e.get("hedges_g"), fmt.signed(e.get("hedges_g"), 2)),
+            H.ncell(e.get("hedges_g"), fmt.fixed(e.get("hedges_g"))),
             H.ncell(e.get("p_adj"), fmt.p_value(e.get("p_adj"))),
         ]
         for e in edges
@@ -182,14 +205,16 @@ def subject_block(subject: Subject) -> str:
     if eff.empty:
         parts.append(H.note(f"study/effects.csv has no rows for {name}."))
     else:
-        returns, shared = headline(eff, d["agents"])
+        team, per_agent, shared = headline(eff, d["agents"])
         n_sig = int(eff["significant"].map(is_significant).sum())
-        what = "Team return (every agent's return equals it here: a shared reward)" if shared else "Team and agent returns"
+        what = "Team return (every agent's return equals it here: a shared reward)" if shared else "Team return"
         caption = (
             f"{what} under each condition against the control;"
             f" highlighted: significant after {correction} correction over all {len(eff)} tests."
         )
-        parts.append(effects_table(returns, name, correction, caption))
+        parts.append(effects_table(team, name, correction, caption))
+        if not shared and not per_agent.empty:
+            parts.append(agent_pivot(per_agent, list(d["agents"]), name))
         full = effects_table(
             eff, name, correction, "Every condition × outcome; outcomes are per-episode team totals unless suffixed with an agent."
         )

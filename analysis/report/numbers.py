@@ -50,6 +50,14 @@ def signed(x: Any, sig: int = 3) -> str:
     return f"+{text}" if f is not None and f > 0 else text
 
 
+def fixed(x: Any, decimals: int = 2, sign: bool = True) -> str:
+    """Fixed decimals (for effect sizes): ``-8.3214`` → ``-8.32``, ``0.0004`` → ``+0.00``."""
+    f = _float(x)
+    if f is None or math.isinf(f):
+        return DASH if f is None else ("inf" if f > 0 else "-inf")
+    return f"{f:+.{decimals}f}" if sign else f"{f:.{decimals}f}"
+
+
 def p_value(p: Any) -> str:
     """``<0.001`` or two significant digits."""
     f = _float(p)

@@ -57,6 +57,49 @@ def _with_progress(run: TrainRun) -> list[Trial]:
     return [t for t in run.trials if t.progress is not None and len(t.progress)]
 
 
+def step_scale(trials: Sequence[Trial]) -> tuple[float, str]:
+    """Divisor and axis label for env steps: millions, thousands or plain steps."""
+    top = max(float(t.progress["env_steps"].max()) for t in trials)
+    if top >= 1e6:
+        return 1e6, "env steps (millions)"
+    return (1e3, "env steps (thousands)") if top >= 1e4 else (1.0, "env steps")
+
+
+def _style(n_points: int) -> dict[str, Any]:
+    """Markers where a curve has few points (a one-point line draws nothing)."""
+    return {"marker": "o", "ms": 3} if n_points < 30 else {}
+
+
+def _return_panel(ax: Any, run: TrainRun, trials: list[Trial], scale: float, xlabel: str) -> None:
+    xs = [t.progress["env_steps"].to_numpy(dtype=np.float64) / scale for t in trials]
+    ys = [pd.to_numeric(t.progress["team_return_mean"], errors="coerce").to_numpy(dtype=np.float64) for t in trials]
+    for t, x, y in zip(trials, xs, ys, strict=True):
+        ax.plot(x, y, lw=0.8, alpha=0.45 if len(trials) > 1 else 1.0, label=f"seed {t.seed}", **_style(len(x)))
+    if len(trials) > 1:
+        gx, gy = mean_curve(xs, ys)
+        ax.plot(gx, gy, color="black", lw=2, label="mean over seeds", **_style(len(gx)))
+    if not any(np.isfinite(y).any() for y in ys):
+        ax.text(0.5, 0.5, "no episode finished during training", ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set(xlabel=xlabel, ylabel="team return per episode", title=f"{run.name}: training return")
+    shaping = [t.progress["shaping_weight"].to_numpy(dtype=np.float64) for t in trials if "shaping_weight" in t.progress]
+    if shaping and np.nanmax(shaping[0]) > 0:
+        twin = ax.twinx()
+        twin.plot(xs[0], shaping[0], color="grey", ls="--", lw=1)
+        twin.set_ylabel("shaping weight (dashed)", color="grey")
+        twin.set_ylim(0, 1.05 * max(1.0, float(np.nanmax(shaping[0]))))
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def _accuracy_panel(ax: Any, trials: list[Trial], acc: dict[str, list[np.ndarray | None]], scale: float, xlabel: str) -> None:
+    for kind, style in zip(ACCURACIES, ("-", ":"), strict=True):
+        for i, (t, a) in enumerate(zip(trials, acc[kind], strict=True)):
+            if a is not None:
+                x = t.progress["env_steps"].to_numpy(dtype=np.float64) / scale
+                ax.plot(x, a, ls=style, lw=1.2, color=f"C{i}", label=f"{kind.split('_')[0]}, seed {t.seed}", **_style(len(x)))
+    ax.set(xlabel=xlabel, ylabel="accuracy on training batches", title="bottleneck concepts", ylim=(0, 1.02))
+    ax.legend(fontsize=8, loc="lower right")
+
+
 def learning_figure(run: TrainRun) -> bytes | None:
     """PNG of the run's learning curves (module docstring); None when no trial has progress rows."""
     from matplotlib.figure import Figure
@@ -68,30 +111,10 @@ def learning_figure(run: TrainRun) -> bytes | None:
     has_acc = any(a is not None for curves in acc.values() for a in curves)
     fig = Figure(figsize=(10.5 if has_acc else 6.2, 3.5), layout="constrained")
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
-    ax = axes[0]
-    xs = [t.progress["env_steps"].to_numpy(dtype=np.float64) / 1e6 for t in trials]
-    ys = [t.progress["team_return_mean"].to_numpy(dtype=np.float64) for t in trials]
-    for t, x, y in zip(trials, xs, ys, strict=True):
-        ax.plot(x, y, lw=0.8, alpha=0.45 if len(trials) > 1 else 1.0, label=f"seed {t.seed}")
-    if len(trials) > 1:
-        gx, gy = mean_curve(xs, ys)
-        ax.plot(gx, gy, color="black", lw=2, label="mean over seeds")
-    ax.set(xlabel="env steps (millions)", ylabel="team return per episode", title=f"{run.name}: training return")
-    shaping = [t.progress["shaping_weight"].to_numpy(dtype=np.float64) for t in trials if "shaping_weight" in t.progress]
-    if shaping and np.nanmax(shaping[0]) > 0:
-        twin = ax.twinx()
-        twin.plot(xs[0], shaping[0], color="grey", ls="--", lw=1)
-        twin.set_ylabel("shaping weight (dashed)", color="grey")
-        twin.set_ylim(0, 1.05 * max(1.0, float(np.nanmax(shaping[0]))))
-    ax.legend(fontsize=8, loc="lower right")
+    scale, xlabel = step_scale(trials)
+    _return_panel(axes[0], run, trials, scale, xlabel)
     if has_acc:
-        ax2 = axes[1]
-        for kind, style in zip(ACCURACIES, ("-", ":"), strict=True):
-            for i, (t, x, a) in enumerate(zip(trials, xs, acc[kind], strict=True)):
-                if a is not None:
-                    ax2.plot(x, a, ls=style, lw=1.2, color=f"C{i}", label=f"{kind.split('_')[0]}, seed {t.seed}")
-        ax2.set(xlabel="env steps (millions)", ylabel="accuracy on training batches", title="bottleneck concepts", ylim=(0, 1.02))
-        ax2.legend(fontsize=8, loc="lower right")
+        _accuracy_panel(axes[1], trials, acc, scale, xlabel)
     return _png(fig)
 
 
@@ -105,12 +128,13 @@ def comparison_figure(runs: Sequence[TrainRun]) -> bytes | None:
         return None
     fig = Figure(figsize=(6.8, 3.6), layout="constrained")
     ax = fig.subplots()
+    scale, xlabel = step_scale([t for _, ts in drawn for t in ts])
     for run, trials in drawn:
-        xs = [t.progress["env_steps"].to_numpy(dtype=np.float64) / 1e6 for t in trials]
-        ys = [t.progress["team_return_mean"].to_numpy(dtype=np.float64) for t in trials]
+        xs = [t.progress["env_steps"].to_numpy(dtype=np.float64) / scale for t in trials]
+        ys = [pd.to_numeric(t.progress["team_return_mean"], errors="coerce").to_numpy(dtype=np.float64) for t in trials]
         gx, gy = mean_curve(xs, ys)
-        ax.plot(gx, gy, lw=1.6, label=f"{run.name} ({run.policy}, {len(trials)} seed{'s' if len(trials) > 1 else ''})")
-    ax.set(xlabel="env steps (millions)", ylabel="team return per episode", title="training return, mean over seeds")
+        ax.plot(gx, gy, lw=1.6, label=f"{run.name} ({run.policy}, {len(trials)} seed{'s' if len(trials) > 1 else ''})", **_style(len(gx)))
+    ax.set(xlabel=xlabel, ylabel="team return per episode", title="training return, mean over seeds")
     ax.legend(fontsize=8)
     return _png(fig)
 
@@ -242,13 +266,19 @@ def run_block(run: TrainRun, media: Sequence[Media]) -> str:
         "iterations",
         "env steps",
         "train time",
-        "training return (last 5)",
-        "held-out return ± SD over episodes",
-        "binary acc",
-        "categorical acc",
-        "regression MSE",
+        "train return (last 5)",
+        "held-out return ± SD",
+        "binary",
+        "categorical",
+        "MSE",
     ]
-    parts.append(H.table(head, [_trial_row(t) for t in run.trials], row_attrs=[{"data-seed": t.seed} for t in run.trials]))
+    caption = (
+        "Per seed: iterations, env steps and wall time of training; the team return of the last 5 training iterations;"
+        " the held-out return ± SD over that seed's held-out episodes; the bottleneck's concept accuracy (binary, categorical)"
+        " and position/scalar MSE on held-out episodes."
+    )
+    rows = [_trial_row(t) for t in run.trials]
+    parts.append(H.table(head, rows, caption=caption, row_attrs=[{"data-seed": t.seed} for t in run.trials]))
     missing = [t.seed for t in run.trials if t.evaluation is None]
     if missing:
         parts.append(H.note(f"No held-out evaluation (eval.json) for seed(s) {', '.join(map(str, missing))} of {run.name}."))

@@ -184,3 +184,31 @@ def test_number_formats():
     assert [fmt.steps(s) for s in (300, 320_000, 5_004_800)] == ["300", "320k", "5.0M"]
     assert [fmt.duration(s) for s in (14.12, 185, 4213)] == ["14.1 s", "3 min 5 s", "1 h 10 min"]
     assert fmt.mean_sd(229.4, 12.41) == "229 ± 12.4" and fmt.percent(-0.96, sign=True) == "-96%" and fmt.signed(3) == "+3"
+
+
+def test_agents_with_their_own_returns_get_a_condition_by_agent_table():
+    """Where agents' returns differ from the team's (no shared reward), each agent's change is tabled."""
+    import numpy as np
+
+    from analysis.effects import effects
+    from analysis.report.collect import Subject
+    from analysis.report.interventions import subject_block
+
+    rng = np.random.default_rng(0)
+    n = 12
+    a0, a1 = rng.normal(10, 1, 2 * n), rng.normal(5, 1, 2 * n)
+    a1[n:] -= 4  # the condition hurts agent_1 only
+    table = pd.DataFrame({"condition": ["control"] * n + ["mask"] * n, "return_agent_0": a0, "return_agent_1": a1, "team_return": a0 + a1})
+    eff = effects(table, ["team_return", "return_agent_0", "return_agent_1"], control="control", n_resamples=199)
+    data = {
+        "subject": "s",
+        "env_id": "x",
+        "agents": ["agent_0", "agent_1"],
+        "episodes": 2 * n,
+        "conditions": {"control": [], "mask": ["m"]},
+    }
+    page = Page(subject_block(Subject({**data, "findings": [], "correction": "holm"}, eff, {})))
+    (row,) = page.rows_where(condition="mask", outcome="return_by_agent")
+    by_agent = eff.set_index("outcome")["diff"]
+    assert [float(v) for v in row.values()[1:]] == [by_agent["return_agent_0"], by_agent["return_agent_1"]]
+    assert [c[0].get("class") for c in row.cells[1:]] == ["num", "num sig"], "only agent_1's change is significant"
