@@ -230,8 +230,11 @@ def _events_table(run: TrainRun) -> str:
 def _gif(media: Media) -> str:
     from PIL import Image
 
-    with Image.open(media.path) as im:
-        w = im.size[0]
+    try:
+        with Image.open(media.path) as im:
+            w = im.size[0]
+    except (OSError, ValueError) as exc:
+        return H.note(f"media/{media.path.name} is not a readable image ({exc}).", error=True)
     scale = max(1, round(GIF_WIDTH / max(w, 1)))
     what = "one episode of the final policy" if media.path.suffix == ".gif" else "a still of the final policy"
     caption = f"{media.path.name}: {what}" + (f" (seed {media.seed})" if media.seed is not None else "") + ", rendered by the env."
