@@ -94,11 +94,11 @@ def lasso_graph(means: pd.DataFrame, *, alpha: float = 0.1) -> nx.Graph:
     z = (values[:, keep] - values[:, keep].mean(axis=0)) / std[keep]  # (C, O')
     names = list(means.index)
     coef = np.zeros((len(names), len(names)))
-    for c in range(len(names)):
+    for c in range(len(names) if keep.any() else 0):  # every outcome constant: no edges to find
         others = [o for o in range(len(names)) if o != c]
         model = Lasso(alpha=alpha, fit_intercept=False, max_iter=10000).fit(z[others].T, z[c])
         coef[c, others] = model.coef_
-    graph = nx.Graph(alpha=alpha)
+    graph = nx.Graph(alpha=alpha, outcomes_used=int(keep.sum()))
     graph.add_nodes_from(names)
     for a in range(len(names)):
         for b in range(a + 1, len(names)):
@@ -140,7 +140,8 @@ def detect_coordination(effect_table: pd.DataFrame, condition: str, *, outcome: 
     verdict = bool(row["significant"] and row["diff"] < 0)
     word = "relies on teammate concepts" if verdict else "shows no significant reliance on teammate concepts"
     statement = f"{subject or 'The team'} {word}: masking them ({condition}) moves {outcome} {_numbers(row)}."
-    return Finding("coordination", subject or condition, verdict, statement, row.to_dict())
+    label = "relies on teammates" if verdict else "no reliance shown"
+    return Finding("coordination", subject or condition, verdict, statement, {**row.to_dict(), "label": label})
 
 
 def detect_lazy(

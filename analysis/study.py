@@ -141,7 +141,16 @@ def analyze_subject(
         "tests": len(eff),
         "correction": correction,
         "control_team_return": float(table.loc[table["condition"] == CONTROL, "team_return"].mean()),
-        "findings": [{"detector": f.detector, "subject": f.subject, "verdict": f.verdict, "statement": f.statement} for f in findings],
+        "findings": [
+            {
+                "detector": f.detector,
+                "subject": f.subject,
+                "verdict": f.verdict,
+                "label": f.evidence.get("label", ""),
+                "statement": f.statement,
+            }
+            for f in findings
+        ],
         **graphs,
         "figures": {k: str(v.relative_to(out.parent.parent)) for k, v in {**figures, **graph_figures}.items()},
     }
@@ -149,7 +158,7 @@ def analyze_subject(
     return result
 
 
-def analyze_study(out: str | Path, *, log: Callable[[str], Any] = print, **options: Any) -> dict[str, Any]:
+def analyze_study(out: str | Path, *, name: str = "", log: Callable[[str], Any] = print, **options: Any) -> dict[str, Any]:
     """Analyse every subject of a study directory; writes the summary files (module docstring)."""
     out = Path(out)
     subjects = sorted(p for p in (out / "datasets").glob("*") if p.is_dir())
@@ -162,9 +171,9 @@ def analyze_study(out: str | Path, *, log: Callable[[str], Any] = print, **optio
     pd.concat([pd.read_csv(out / "analysis" / r["subject"] / "effects.csv").assign(subject=r["subject"]) for r in results]).to_csv(
         out / "effects.csv", index=False
     )
-    summary = {"study": out.name, "subjects": results}
+    summary = {"study": name or out.name, "subjects": results}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
-    lines = [f"# Study {out.name}", ""]
+    lines = [f"# Study {name or out.name}", ""]
     for r in results:
         lines += [
             f"## {r['subject']} ({r['env_id']}, {r['episodes']} episodes)",

@@ -317,6 +317,7 @@ def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, addres
     (out / "study.json").write_text(json.dumps({"config": config_to_dict(cfg), "tasks": results}, indent=2))
     return analyze_study(
         out,
+        name=cfg.name,
         outcomes=cfg.outcomes,
         dependency_outcome=cfg.dependency_outcome,
         correction=cfg.correction,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import sys
 
 help = "Run a whole experiment (training runs, evaluation, intervention study, behaviour analysis, report) into one run directory."
 
@@ -34,7 +33,9 @@ def run(args: argparse.Namespace) -> int:
 
     cfg, base = load_experiment(args.config, args.overrides, args.runs)
     out = Path(args.out or Path("runs") / cfg.name)
-    command = shlex.join(["ethogram", *sys.argv[1:]]) if sys.argv[0].endswith("ethogram") else f"ethogram experiment {args.config}"
+    words = ["ethogram", "experiment", args.config, "--out", str(out)]
+    words += [w for item in args.overrides for w in ("--set", item)] + (["--runs", *args.runs] if args.runs else [])
+    command = shlex.join(words + (["--address", args.address] if args.address else []))
     run_experiment(cfg, base, out, command=command, address=args.address)
     print(f"\nreport: {out / 'report.html'}")
     return 0

@@ -82,6 +82,8 @@ def test_lasso_graph_links_conditions_with_similar_profiles(table):
     assert graph.number_of_edges() < len(means) * (len(means) - 1) / 2  # sparse, not complete
     with pytest.raises(ValueError, match="at least 3 conditions"):
         lasso_graph(means.iloc[:2])
+    constant = lasso_graph(means * 0)  # nothing varies across conditions: nodes, no edges
+    assert set(constant.nodes) == set(means.index) and constant.number_of_edges() == 0
 
 
 def test_study_figures_are_written(effect_table, table, tmp_path):
