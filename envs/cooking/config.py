@@ -76,6 +76,11 @@ class Config:
     """``egocentric`` (a view_size x view_size window centred on the agent) or ``global`` (whole kitchen)."""
     view_size: int = 5
     """Side of the egocentric window (odd); the concept-bottleneck paper used 5."""
+    random_start: bool = False
+    """Off: every episode starts on the layout's start cells, facing up. On: each agent starts on a
+    random floor cell of its own region (the connected floor around its drawn start cell, so on
+    forced_coordination each keeps its room), the two cells distinct, facing a random direction;
+    drawn from the env's generator at reset, so the same seed gives the same starts."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.layout, str):
@@ -97,8 +102,9 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
-        if not isinstance(self.shaping, bool):
-            raise ConfigError(f"shaping must be true or false, got {self.shaping!r}")
+        for name in ("shaping", "random_start"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     @property
     def layout_obj(self) -> Layout:

@@ -16,8 +16,10 @@ Classic Overcooked dynamics (Carroll et al. 2019; the same in JaxMARL and Meltin
    taken from a pot; all scaled by ``World.shaping_scale`` (1.0; training may anneal it to 0).
 5. events (``concepts.event_specs``): the interact row's events plus failed moves.
 
-There is no terminal state; ``envs.batched.BatchedEnv`` truncates at the horizon. Reset is
-deterministic (the layout's start cells, facing up, empty hands, empty pots and counters).
+There is no terminal state; ``envs.batched.BatchedEnv`` truncates at the horizon. Reset empties
+hands, pots and counters and puts the agents on the layout's start cells facing up; with
+``Config.random_start`` each agent starts instead on a random floor cell of its own region (the
+two distinct), facing a random direction, drawn from the env's generator (``_random_starts``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from envs.cooking import render
 from envs.cooking.concepts import AGENTS, Concepts, event_specs
 from envs.cooking.config import Action, Config
 from envs.cooking.observe import Observer
+from envs.cooking.paths import floor_regions
 from envs.cooking.tables import BLOCKED, COLLISION, NUM_EVENTS, Tables, build_tables
 from envs.spec import EnvSpec
 
@@ -103,6 +106,10 @@ class World:
         self._delivery = tb.delivered * np.float32(config.delivery_reward)  # (R,) team reward of a row
         self._py.delivery = self._delivery.tolist()
         self.shaping_scale = 1.0
+        floor_cells, region = floor_regions(tb)
+        start_region = region[np.searchsorted(floor_cells, tb.starts)]  # (2,)
+        self._start_cells = tuple(floor_cells[region == r] for r in start_region)  # each agent's region, (n_i,) flat cells
+        self._shared_start = bool(start_region[0] == start_region[1])
 
     @property
     def shaping_scale(self) -> float:
@@ -140,9 +147,23 @@ class World:
 
     def reset(self, state: State, mask: np.ndarray, rng: np.random.Generator) -> None:
         state.cells[mask] = self.tables.init_cells
-        state.pos[mask] = self.tables.starts
-        state.dir[mask] = Action.UP
         state.hold[mask] = 0
+        if self.config.random_start:
+            state.pos[mask], state.dir[mask] = self._random_starts(int(np.count_nonzero(mask)), rng)
+        else:
+            state.pos[mask] = self.tables.starts
+            state.dir[mask] = Action.UP
+
+    def _random_starts(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Start cells (n, 2) and facings (n, 2) for n resets: uniform over each agent's region, distinct."""
+        cells0, cells1 = self._start_cells
+        i0 = rng.integers(0, len(cells0), n)
+        if self._shared_start:  # draw agent_1 among the other cells of the same region
+            i1 = rng.integers(0, len(cells1) - 1, n)
+            i1 += i1 >= i0
+        else:
+            i1 = rng.integers(0, len(cells1), n)
+        return np.stack([cells0[i0], cells1[i1]], axis=1), rng.integers(0, 4, (n, 2))
 
     # ---- step phases -------------------------------------------------------------------------
 

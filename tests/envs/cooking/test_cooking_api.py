@@ -9,6 +9,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 from envs import make_batched, make_parallel
 from envs.config import ConfigError
 from envs.cooking import LAYOUTS, Action, Item, batched_env, parallel_env
+from envs.cooking.paths import floor_regions
 from envs.cooking.tables import counter_code
 from envs.spec import ABSENT, EnvSpec
 
@@ -25,6 +26,40 @@ def test_pettingzoo_api():
 
 def test_pettingzoo_seed():
     parallel_seed_test(lambda: parallel_env(layout="cramped_room", horizon=60), num_cycles=100)
+
+
+def test_pettingzoo_seed_with_random_starts():
+    parallel_seed_test(lambda: parallel_env(layout="coordination_ring", horizon=40, random_start=True), num_cycles=60)
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_random_starts_are_distinct_seeded_and_keep_each_agent_in_its_region(layout):
+    env = batched_env(64, layout=layout, random_start=True)
+    env.reset(seed=5)
+    tb = env.world.tables
+    pos, dirs = env.state.pos.copy(), env.state.dir.copy()
+    region = dict(zip(*(a.tolist() for a in floor_regions(tb)), strict=True))
+    assert (pos[:, 0] != pos[:, 1]).all() and set(dirs.ravel().tolist()) == {0, 1, 2, 3}
+    for i in range(2):
+        assert {region[c] for c in pos[:, i].tolist()} == {region[int(tb.starts[i])]}
+        assert len(set(pos[:, i].tolist())) > 1
+    env.reset(seed=5)
+    np.testing.assert_array_equal(env.state.pos, pos)
+    np.testing.assert_array_equal(env.state.dir, dirs)
+    env.reset(seed=6)
+    assert (env.state.pos != pos).any()
+    fixed = batched_env(2, layout=layout)  # the default: the drawn start cells, facing up
+    fixed.reset(seed=5)
+    assert (fixed.state.pos == tb.starts).all() and (fixed.state.dir == Action.UP).all()
+
+
+def test_auto_reset_draws_new_random_starts():
+    env = batched_env(16, auto_reset=True, layout="cramped_room", horizon=2, random_start=True)
+    env.reset(seed=0)
+    first = env.state.pos.copy()
+    for _ in range(2):
+        env.step(np.full((16, 2), Action.STAY))
+    assert (env.state.pos != first).any() and (env.state.pos[:, 0] != env.state.pos[:, 1]).all()
 
 
 def test_same_seed_same_trajectory():
@@ -149,3 +184,5 @@ def test_bad_inputs_are_refused():
         batched_env(1, colour="red")
     with pytest.raises(ConfigError, match="choose one of"):
         parallel_env(layout="nowhere")
+    with pytest.raises(ConfigError, match="random_start must be true or false"):
+        batched_env(1, random_start="yes")
