@@ -16,7 +16,9 @@ The five classic layouts are verbatim from REFERENCE §1 (counter_circuit is the
 ``counter_circuit_o_1order``). The two-room kitchens follow the concept-bottleneck paper (Grupen
 et al. 2022): ``coordination_required`` splits the kitchen with a counter wall so that ingredients
 and dishes must be handed over it; ``coordination_optional`` is the same kitchen with a gap in the
-wall, so each agent can do everything. ``wide_room`` and ``tall_room`` are small non-square rooms.
+wall, so each agent can do everything. Both are small (7x5, two 2x3 rooms), like the classic
+layouts, so PPO can learn them in a few million steps. ``wide_room`` and ``tall_room`` are small
+non-square rooms.
 """
 
 from __future__ import annotations
@@ -148,18 +150,18 @@ XXXOOXXX
 
 EXTRA = {
     "coordination_required": """
-XXXXXXXXXXX
-O    X    P
-X 1  X  2 X
-D    X    S
-XXXXXXXXXXX
+XXXXXXX
+O  X  P
+X1 X 2X
+D  X  S
+XXXXXXX
 """,
     "coordination_optional": """
-XXXXXXXXXXX
-O    X    P
-X 1     2 X
-D    X    S
-XXXXXXXXXXX
+XXXXXXX
+O  X  P
+X1   2X
+D  X  S
+XXXXXXX
 """,
     "wide_room": """
 XXXPPXX
