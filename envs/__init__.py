@@ -12,6 +12,7 @@ The registry below reaches them by env id so that manifests and CLIs can name an
 from __future__ import annotations
 
 import importlib
+import inspect
 from types import ModuleType
 from typing import Any
 
@@ -77,7 +78,9 @@ def make_parallel(env_id: str, config: dict[str, Any] | Any | None = None, rende
 def make_scripted(env: BatchedEnv, roles: str | list[str] | tuple[str, ...], seed: int | None = None) -> BatchedPolicy:
     """A scripted team for ``env``: one role for all agents or one per agent (``"planner,idle"``).
 
-    Unknown roles are an error listing the valid ones for this env.
+    A role may carry exploration noise, ``ROLE@EPSILON`` (e.g. ``planner@0.05``: a random action with
+    probability 0.05), where the env's scripted agents support it. Unknown roles are an error listing
+    the valid ones for this env.
     """
     scripted = importlib.import_module(f"envs.{env.spec.env_id}.scripted")
     if isinstance(roles, str):
@@ -87,6 +90,17 @@ def make_scripted(env: BatchedEnv, roles: str | list[str] | tuple[str, ...], see
         roles = roles * env.num_agents
     if len(roles) != env.num_agents:
         raise ValueError(f"{len(roles)} roles given for {env.num_agents} agents; give one role or one per agent")
+    names, epsilons = [], []
     for role in roles:
-        check_choice("scripted role", role, scripted.ROLES)
-    return scripted.make_team(roles, env.world, seed)
+        name, _, eps = role.partition("@")
+        check_choice("scripted role", name, scripted.ROLES)
+        try:
+            epsilons.append(float(eps) if eps else 0.0)
+        except ValueError:
+            raise ValueError(f"scripted role {role!r}: exploration noise must be a number, e.g. {name}@0.05") from None
+        names.append(name)
+    if any(epsilons):
+        if "epsilon" not in inspect.signature(scripted.make_team).parameters:
+            raise ValueError(f"the {env.spec.env_id} scripted agents take no exploration noise (ROLE@EPSILON)")
+        return scripted.make_team(names, env.world, seed, epsilon=epsilons)
+    return scripted.make_team(names, env.world, seed)
