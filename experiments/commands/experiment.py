@@ -3,30 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 
-help = "Run a whole experiment (training runs, evaluation, intervention study, behaviour analysis, report) into one run directory."
+from experiments.commands._options import add_address, add_set
+
+help = "run a whole experiment (training, evaluation, intervention study, behaviour analysis, report) into one run directory"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML (see experiments/cooking_coordination.yaml)")
     parser.add_argument("--out", help="run directory (default: runs/<name>); rerunning resumes it")
-    parser.add_argument("--address", metavar="ADDR", help="join a running Ray cluster (default: start Ray here)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a field (dotted keys, YAML values), e.g. defaults.max_env_steps=2e6 or study.episodes=8",
-    )
+    add_address(parser)
+    add_set(parser, "an experiment field, e.g. defaults.max_env_steps=2e6 or study.episodes=8")
     parser.add_argument("--runs", nargs="+", metavar="RUN", help="run only these runs of the experiment")
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported (REFERENCE §5)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from pathlib import Path
 
     from experiments.pipeline import load_experiment, run_experiment

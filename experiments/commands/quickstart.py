@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-help = "Train concept-bottleneck agents for a few minutes, study them, analyse their behaviour and write the report."
+help = "train concept-bottleneck agents for a few minutes, study them, analyse their behaviour, write the report (make demo)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,8 +13,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported (REFERENCE §5)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     import dataclasses
     from pathlib import Path
 

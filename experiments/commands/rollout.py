@@ -6,20 +6,15 @@ import argparse
 import json
 from typing import Any
 
+from experiments.commands._options import add_set
+
 help = "record episodes of a policy (scripted:ROLES or checkpoint:PATH) into a dataset directory"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env", required=True, help="env id: cooking or cleanup")
     parser.add_argument("--layout", help="the env's layout (cooking: layout; cleanup: map)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="env config field (JSON value or text); repeatable",
-    )
+    add_set(parser, "an env config field, e.g. horizon=100 or random_start=true")
     parser.add_argument("--policy", required=True, help="scripted:ROLE[,ROLE...] or checkpoint:PATH")
     parser.add_argument("--episodes", type=int, required=True, help="episodes the dataset should hold")
     parser.add_argument("--out", required=True, help="dataset directory (created, or resumed when it holds the same recording)")
@@ -40,27 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["a=1", "b.c=x"]`` → ``{"a": 1, "b": {"c": "x"}}``; values are JSON where they parse, text otherwise."""
-    config: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = text
-        node = config
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return config
-
-
 def env_config(env_id: str, layout: str | None, overrides: list[str]) -> dict[str, Any]:
     from envs import world_module
+    from marl.config import parse_overrides
 
     config = parse_overrides(overrides)
     if layout is not None:

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-help = "Run a controlled intervention study (checkpoints × envs × conditions × seeds) and analyse its effects."
+from experiments.commands._options import add_address, add_set
+
+help = "run a controlled intervention study (checkpoints × envs × conditions × seeds) and analyse its effects"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="study YAML (see experiments/cooking_coordination.yaml)")
     parser.add_argument("--out", help="output directory (default: runs/studies/<name>)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a top-level study field (YAML values), e.g. episodes=32",
-    )
-    parser.add_argument("--address", metavar="ADDR", help="join a running Ray cluster (default: start Ray here)")
+    add_set(parser, "a study field, e.g. episodes=32")
+    add_address(parser)
     parser.add_argument("--local", action="store_true", help="run the tasks one after another in this process, without Ray")
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported (REFERENCE §5)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from pathlib import Path
 
     from marl.config import parse_overrides

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 
-help = "Train concept-bottleneck or baseline PPO agents with RLlib (one parallel trial per seed)."
+from experiments.commands._options import add_address, add_set
+
+help = "train concept-bottleneck or baseline PPO agents with RLlib (one parallel trial per seed)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="training config YAML (see experiments/train_cramped_room.yaml)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config field (dotted keys, YAML values)",
-    )
+    add_set(parser, "a config field, e.g. ppo.lr=1e-4 or seeds=[0,1,2]")
     parser.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoints")
-    parser.add_argument("--address", metavar="ADDR", help="join a running Ray cluster (default: start Ray here)")
+    add_address(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch is imported (REFERENCE §5)
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from pathlib import Path
 
     from marl.config import load_config
