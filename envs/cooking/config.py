@@ -63,7 +63,11 @@ class Config:
     delivery_reward: float = 20.0
     """Reward to every agent when any agent delivers a soup (a team reward)."""
     shaping: bool = False
-    """Dense shaping on/off. Shaping goes only to the agent that did the act."""
+    """Dense shaping on/off."""
+    shaping_shared: bool = False
+    """False: shaping goes to the agent that did the act. True: every agent gets the team's shaping
+    (the sum over agents, as Carroll et al.'s self-play PPO used it), so an agent that hands items
+    over is paid when its teammate puts them to use."""
     shaping_ingredient_in_pot: float = 3.0
     """Shaping for putting an ingredient into a pot."""
     shaping_dish_pickup: float = 3.0
@@ -102,7 +106,7 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{name} must be a number, got {value!r}")
-        for name in ("shaping", "random_start"):
+        for name in ("shaping", "shaping_shared", "random_start"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
 

@@ -14,6 +14,7 @@ Classic Overcooked dynamics (Carroll et al. 2019; the same in JaxMARL and Meltin
    shaping on, the agent that did the act alone gets: ingredient into a pot, a dish taken from the
    dispenser while some pot is full (cooking or done, judged after this step's interacts), a soup
    taken from a pot; all scaled by ``World.shaping_scale`` (1.0; training may anneal it to 0).
+   With ``shaping_shared`` every agent gets the sum of both agents' shaping instead.
 5. events (``concepts.event_specs``): the interact row's events plus failed moves.
 
 There is no terminal state; ``envs.batched.BatchedEnv`` truncates at the horizon. Reset empties
@@ -219,7 +220,9 @@ class World:
         if not self._shaping_on:
             return np.repeat(team[:, None], 2, axis=1)
         any_full = self.tables.pot_full[state.flat[state.pot_idx]].any(axis=1)  # (K,)
-        shaped = self._shape_fixed[rows] + self._shape_dish[rows] * any_full[:, None]
+        shaped = self._shape_fixed[rows] + self._shape_dish[rows] * any_full[:, None]  # (K, 2)
+        if self.config.shaping_shared:
+            shaped = np.repeat(shaped.sum(axis=1, keepdims=True), 2, axis=1)
         return (shaped + team[:, None]).astype(np.float32, copy=False)
 
     def _step_single(self, state: State, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -256,6 +259,8 @@ class World:
             full = any(py.pot_full[flat[cell]] for cell in py.pot_cells)
             s0 = py.shape_fixed[r0] + py.shape_dish[r0] * full
             s1 = py.shape_fixed[r1] + py.shape_dish[r1] * full
+            if self.config.shaping_shared:
+                s0 = s1 = s0 + s1
         if team or s0 or s1:
             rewards[0, 0], rewards[0, 1] = team + s0, team + s1
         events = np.zeros((1, 2, NUM_EVENTS), dtype=np.uint8)

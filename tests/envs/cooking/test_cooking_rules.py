@@ -192,6 +192,14 @@ def test_shaping_goes_to_the_actor(scene):
     assert s.out.rewards[0].tolist() == [1.5, 0.0]
 
 
+def test_shared_shaping_pays_the_team(scene):
+    s = scene(ROW, shaping=True, shaping_shared=True)
+    s.agent(0, (1, 1), A.UP, Item.INGREDIENT)
+    s.agent(1, (1, 3), A.RIGHT)
+    s.step(A.INTERACT, A.INTERACT)  # agent_0: onion into pot (3), paid to both
+    assert s.out.rewards[0].tolist() == [3.0, 3.0]
+
+
 def test_horizon_truncates(scene):
     s = scene(ROW, horizon=3)
     assert [bool(s.step(A.STAY).truncated[0]) for _ in range(3)] == [False, False, True]
