@@ -35,8 +35,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The quick benchmarks (minutes each on 2 cores), JSON into benchmarks/results/. The long ones run by hand:
+# benchmarks/train_learning.py (about an hour) and benchmarks/mohba_validation.py (about 11 minutes).
+BENCHMARKS := env_throughput scripted_cooking cleanup_dilemma dataset_io train_throughput mohba_throughput
+
 bench: $(STAMP)
-	$(PY) benchmarks/env_throughput.py
+	mkdir -p benchmarks/results
+	for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py > benchmarks/results/$$b.json || exit 1; done
 
 clean:
 	rm -rf .ray_tmp runs/demo
