@@ -229,12 +229,24 @@ class ObservationLayout:
     high: int = 1
     """Largest value any channel takes (values are integers in [0, high])."""
     description: str = ""
+    channel_high: tuple[int, ...] = ()
+    """Largest value of each channel, in order (empty: every channel may reach ``high``). Models
+    divide each channel by its own high, so binary channels stay at 1 beside a 0..20 timer."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(x) for x in self.shape))
         object.__setattr__(self, "channels", tuple(self.channels))
+        object.__setattr__(self, "channel_high", tuple(int(x) for x in self.channel_high))
         if self.shape[-1] != len(self.channels):
             raise ValueError(f"observation has {self.shape[-1]} channels but {len(self.channels)} names")
+        if self.channel_high and (len(self.channel_high) != len(self.channels) or max(self.channel_high) > self.high):
+            raise ValueError(
+                f"channel_high needs one value in [0, high={self.high}] per channel ({len(self.channels)}), got {self.channel_high}"
+            )
+
+    def highs(self) -> tuple[int, ...]:
+        """The largest value of every channel (``channel_high``, or ``high`` for each)."""
+        return self.channel_high or (self.high,) * len(self.channels)
 
 
 @dataclass(frozen=True)

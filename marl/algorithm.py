@@ -88,7 +88,7 @@ def _module_spec(cfg: TrainConfig, spec: envs.EnvSpec) -> MultiRLModuleSpec:
         hidden=m.hidden,
         head_hidden=m.head_hidden,
         num_agents_onehot=spec.num_agents if shared else 0,
-        obs_high=spec.observation.high,
+        obs_high=spec.observation.highs(),
     )
     cls = MODULE_CLASSES[cfg.policy]
     return MultiRLModuleSpec(

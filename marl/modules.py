@@ -30,6 +30,7 @@ interventions act (``marl.loading``); ``act`` runs both.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -58,7 +59,7 @@ def module_config(
     hidden: tuple[int, ...] = (128, 128),
     head_hidden: tuple[int, ...] = (64,),
     num_agents_onehot: int = 0,
-    obs_high: int = 1,
+    obs_high: int | Sequence[int] = 1,
 ) -> dict[str, Any]:
     """The ``model_config`` dict both module classes read (JSON-able: it goes into checkpoints)."""
     if bottleneck_mode not in BOTTLENECK_MODES:
@@ -72,7 +73,7 @@ def module_config(
         "hidden": list(hidden),
         "head_hidden": list(head_hidden),
         "num_agents_onehot": int(num_agents_onehot),
-        "obs_high": int(obs_high),
+        "obs_high": [int(x) for x in obs_high] if isinstance(obs_high, Sequence) else int(obs_high),
     }
 
 
@@ -103,9 +104,10 @@ class ConceptBottleneckModule(TorchRLModule, ValueFunctionAPI):
         self.index = ConceptIndex(self.concept_set)
         self.mode = cfg["bottleneck_mode"]
         self.n_onehot = int(cfg["num_agents_onehot"])
-        self.obs_scale = 1.0 / max(int(cfg["obs_high"]), 1)
         h, w, c = self.observation_space.shape
         c_in = c - (1 if self.n_onehot else 0)
+        high = torch.as_tensor(cfg["obs_high"], dtype=torch.float32).clamp(min=1).expand(c_in)
+        self.register_buffer("obs_scale", 1.0 / high, persistent=False)  # per channel, last axis
         convs: list[nn.Module] = []
         stride = int(cfg.get("conv_stride", 1))
         for ch in cfg["conv_channels"]:

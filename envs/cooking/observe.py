@@ -99,6 +99,9 @@ class Observer:
             channels=self.channels,
             high=self.high,
             description=__doc__.split("Computation:")[0].strip(),
+            channel_high=tuple(
+                POT_CAPACITY if i == POT_COUNT else tables.cook_time if i == POT_COOKED else 1 for i in range(self.num_channels)
+            ),
         )
         self.lut = self._code_channels()  # (codes, C) uint8
         codes = len(self.lut)

@@ -62,6 +62,15 @@ def test_bad_specs_are_refused():
         ConceptSpec("pot_0", "count", ConceptKind.CATEGORICAL, classes=("0",))
     with pytest.raises(ValueError, match="duplicate"):
         ConceptSet((ConceptSpec("a", "x", "binary"), ConceptSpec("a", "x", "scalar")), agents=("a",))
+    with pytest.raises(ValueError, match="channel_high needs one value"):
+        ObservationLayout("global", (2, 2, 2), ("wall", "timer"), high=5, channel_high=(1,))
+    with pytest.raises(ValueError, match="channel_high needs one value"):
+        ObservationLayout("global", (2, 2, 2), ("wall", "timer"), high=5, channel_high=(1, 6))
+
+
+def test_channel_highs_default_to_the_common_high():
+    assert ObservationLayout("global", (2, 2, 2), ("wall", "timer"), high=5).highs() == (5, 5)
+    assert ObservationLayout("global", (2, 2, 2), ("wall", "timer"), high=5, channel_high=[1, 5]).highs() == (1, 5)
 
 
 def test_env_spec_json_round_trip():
@@ -69,7 +78,7 @@ def test_env_spec_json_round_trip():
         env_id="cooking",
         agents=AGENTS,
         action_names=("up", "right", "down", "left", "stay", "interact"),
-        observation=ObservationLayout("egocentric", (5, 5, 3), ("wall", "agent", "onion")),
+        observation=ObservationLayout("egocentric", (5, 5, 3), ("wall", "agent", "onion"), high=3, channel_high=(1, 1, 3)),
         concepts=_concepts(),
         events=(EventSpec("delivered", "served a soup"),),
         config={"layout": "cramped_room"},

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test, parallel_seed_test
 
-from envs import make_batched, make_parallel
+from envs import make_batched, make_parallel, make_scripted
 from envs.config import ConfigError
 from envs.cooking import LAYOUTS, Action, Item, batched_env, parallel_env
 from envs.cooking.paths import floor_regions
@@ -109,6 +109,23 @@ def test_observation_channels_and_non_square_global_view():
         assert obs[i, r, c, ch.index("self")] == 1 and obs[i, r, c, ch.index("self_facing_up")] == 1
         assert obs[1 - i, r, c, ch.index("other")] == 1
     assert obs[0, :, :, ch.index("pot")].sum() == 2 and obs[0, 0, 3, ch.index("pot")] == 1
+
+
+def test_each_channel_stays_within_its_declared_high():
+    env = batched_env(8, layout="cramped_room", obs_mode="global", horizon=200)
+    planner = make_scripted(env, "planner")
+    out = env.reset(seed=3)
+    planner.reset(env, np.ones(env.num_envs, dtype=bool))
+    seen = out.obs.max(axis=(0, 1, 2, 3))
+    for _ in range(200):
+        out = env.step(planner.act(env, out).actions)
+        seen = np.maximum(seen, out.obs.max(axis=(0, 1, 2, 3)))
+    highs = np.array(env.spec.observation.highs())
+    ch = env.spec.observation.channels
+    assert (seen <= highs).all()
+    assert highs.max() == env.spec.observation.high == env.world.tables.cook_time
+    for name in ("pot_count", "pot_cooked", "soup", "counter"):  # the planner cooks, so the counts and timers peak
+        assert seen[ch.index(name)] == highs[ch.index(name)] > 0, name
 
 
 def test_egocentric_view_is_a_crop_of_the_global_view():
