@@ -21,6 +21,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	mkdir -p $(RAY_TMPDIR)
+	$(VENV)/bin/ethogram demo --out runs/demo
 	$(VENV)/bin/ethogram quickstart --out runs/quickstart
 
 test: $(STAMP)
@@ -44,4 +45,4 @@ bench: $(STAMP)
 	for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py > benchmarks/results/$$b.json || exit 1; done
 
 clean:
-	rm -rf .ray_tmp runs/demo
+	rm -rf .ray_tmp runs/demo runs/quickstart

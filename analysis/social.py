@@ -128,9 +128,11 @@ def _row(effect_table: pd.DataFrame, condition: str, outcome: str) -> pd.Series:
 
 def _numbers(row: pd.Series) -> str:
     rel = f", {row['rel_diff']:+.0%}" if np.isfinite(row["rel_diff"]) else ""
+    g = row["hedges_g"]
+    g_text = f"{g:+.2f}" if np.isfinite(g) else f"{'+' if g > 0 else '-'}∞, neither condition varies"
     return (
         f"{row['control_mean']:.1f} → {row['mean']:.1f} (diff {row['diff']:+.1f}{rel}; 95% CI [{row['ci_low']:+.1f}, "
-        f"{row['ci_high']:+.1f}]; g = {row['hedges_g']:+.2f}; p_adj = {row['p_adj']:.3g})"
+        f"{row['ci_high']:+.1f}]; g = {g_text}; p_adj = {row['p_adj']:.3g})"
     )
 
 

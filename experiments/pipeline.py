@@ -215,11 +215,12 @@ def run_experiment(
     for i, name in enumerate(STAGES, 1):
         log(f"\n== {name} ({i}/{len(STAGES)}) " + "=" * 40)
         start = time.perf_counter()
+        if name == "report":
+            journal.finish()  # the results are complete; the report renders them and says so
         note = steps[name]() or ""
         status = "skipped" if note.startswith("skipped") else "done"
         journal.stage(name, time.perf_counter() - start, status, note)
         log(f"-- {name}: {status} in {time.perf_counter() - start:.0f}s {note}")
-    journal.finish()
     log(f"\nexperiment {cfg.name} finished in {time.perf_counter() - total:.0f}s: {out}")
     return out
 

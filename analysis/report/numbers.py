@@ -54,7 +54,7 @@ def fixed(x: Any, decimals: int = 2, sign: bool = True) -> str:
     """Fixed decimals (for effect sizes): ``-8.3214`` → ``-8.32``, ``0.0004`` → ``+0.00``."""
     f = _float(x)
     if f is None or math.isinf(f):
-        return DASH if f is None else ("inf" if f > 0 else "-inf")
+        return DASH if f is None else ("+∞" if f > 0 else "−∞")
     return f"{f:+.{decimals}f}" if sign else f"{f:.{decimals}f}"
 
 
@@ -70,7 +70,7 @@ def percent(x: Any, decimals: int = 0, sign: bool = False) -> str:
     """A fraction as a percentage: ``0.963`` → ``96%``."""
     f = _float(x)
     if f is None or math.isinf(f):
-        return DASH if f is None else ("inf" if f > 0 else "-inf")
+        return DASH if f is None else ("+∞" if f > 0 else "−∞")
     text = f"{100 * f:.{decimals}f}%"
     return f"+{text}" if sign and f > 0 else text
 

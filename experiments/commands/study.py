@@ -10,7 +10,7 @@ help = "run a controlled intervention study (checkpoints × envs × conditions �
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", help="study YAML (see experiments/cooking_coordination.yaml)")
+    parser.add_argument("config", help="study YAML (see experiments/study_coordination.yaml)")
     parser.add_argument("--out", help="output directory (default: runs/studies/<name>)")
     add_set(parser, "a study field, e.g. episodes=32")
     add_address(parser)

@@ -10,7 +10,8 @@ import yaml
 
 from envs.config import ConfigError
 from experiments.cli import main
-from experiments.pipeline import ExperimentConfig, evenly_spaced, load_experiment
+from experiments.pipeline import ExperimentConfig, evenly_spaced, load_experiment, train_config
+from marl.study import load_study
 from tests.marl.conftest import TINY
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -72,9 +73,17 @@ def test_experiment_cli_runs_every_stage_and_resumes(ray_cluster, tmp_path, caps
     assert "resuming cbp" in capsys.readouterr().out
 
 
-def test_quickstart_config_is_valid():
-    cfg, base = load_experiment(PROJECT / "experiments" / "quickstart.yaml")
-    assert (base / cfg.runs[0].config).exists() and cfg.study and cfg.behaviour
+@pytest.mark.parametrize("name", ["quickstart", "cooking_coordination", "cleanup_social"])
+def test_shipped_experiment_configs_are_valid(name, tmp_path):
+    cfg, base = load_experiment(PROJECT / "experiments" / f"{name}.yaml")
+    assert cfg.study and cfg.behaviour
+    for spec in cfg.runs:  # every run's training config builds and validates
+        assert train_config(spec, base, tmp_path, cfg.defaults).max_env_steps > 0
+
+
+def test_shipped_study_config_is_valid():
+    cfg = load_study(PROJECT / "experiments" / "study_coordination.yaml")
+    assert len(cfg.subjects) == 4 and "mask_teammates" in cfg.conditions
 
 
 def test_experiment_config_errors(tmp_path):
