@@ -12,7 +12,8 @@ Built on the effect table of ``analysis.effects.effects`` (one row per condition
   condition's profile regressed on all others with a Lasso (alpha 0.1); an undirected edge where
   either coefficient is non-zero (the "or" rule), weighted by the mean of the two coefficients.
 - Detectors, each a stated test: coordination (masking teammates' concepts lowers team return,
-  significant after correction); lazy agent (masking an agent's own concepts leaves team return
+  significant after correction; labelled *required* where the world forces teamwork and
+  *emergent* where it does not, from ``envs.needs_teammate``); lazy agent (masking an agent's own concepts leaves team return
   unchanged within ±margin: the whole 95% CI of the relative change lies inside the margin — an
   equivalence test, not a failure to reject).
 """
@@ -136,14 +137,25 @@ def _numbers(row: pd.Series) -> str:
     )
 
 
-def detect_coordination(effect_table: pd.DataFrame, condition: str, *, outcome: str = "team_return", subject: str = "") -> Finding:
-    """Coordination: masking teammates' concepts lowers ``outcome`` significantly (after correction)."""
+def detect_coordination(
+    effect_table: pd.DataFrame, condition: str, *, outcome: str = "team_return", subject: str = "", required: bool | None = None
+) -> Finding:
+    """Coordination: masking teammates' concepts lowers ``outcome`` significantly (after correction).
+
+    ``required`` says whether the world forces the agents to work together (``envs.needs_teammate``):
+    reliance where it does is *required* coordination, reliance where it does not is *emergent*."""
     row = _row(effect_table, condition, outcome)
     verdict = bool(row["significant"] and row["diff"] < 0)
     word = "relies on teammate concepts" if verdict else "shows no significant reliance on teammate concepts"
-    statement = f"{subject or 'The team'} {word}: masking them ({condition}) moves {outcome} {_numbers(row)}."
-    label = "relies on teammates" if verdict else "no reliance shown"
-    return Finding("coordination", subject or condition, verdict, statement, {**row.to_dict(), "label": label})
+    context = {True: "; the world requires it (one agent alone cannot earn the reward)", False: "; the world does not require it"}
+    statement = f"{subject or 'The team'} {word}: masking them ({condition}) moves {outcome} {_numbers(row)}{context.get(required, '')}."
+    label = {
+        (True, True): "coordination required",
+        (True, False): "emergent coordination",
+        (False, True): "no reliance shown, though required",
+        (False, False): "independent",
+    }.get((verdict, required), "relies on teammates" if verdict else "no reliance shown")
+    return Finding("coordination", subject or condition, verdict, statement, {**row.to_dict(), "label": label, "required": required})
 
 
 def detect_lazy(

@@ -37,6 +37,7 @@ from analysis.social import (
     lasso_graph,
 )
 from analysis.study_figures import draw_dependency_graph, draw_lasso_graph, effect_bars, effect_heatmap
+from envs import ENV_IDS, needs_teammate
 from envs.interventions import classify, parse_condition
 from envs.spec import EnvSpec
 
@@ -65,8 +66,9 @@ def _masks_only_teammates(lines: tuple[str, ...], spec: EnvSpec) -> bool:
 
 
 def _findings(eff: pd.DataFrame, lines: dict[str, tuple[str, ...]], spec: EnvSpec, subject: str, margin: float) -> list[Finding]:
+    required = needs_teammate(spec.env_id, spec.config) if spec.env_id in ENV_IDS else None  # datasets of other envs: unknown
     findings = [
-        detect_coordination(eff, cond, subject=f"{subject} ({cond})")
+        detect_coordination(eff, cond, subject=f"{subject} ({cond})", required=required)
         for cond, ls in lines.items()
         if cond != CONTROL and _masks_only_teammates(ls, spec)
     ]
@@ -147,6 +149,7 @@ def analyze_subject(
                 "subject": f.subject,
                 "verdict": f.verdict,
                 "label": f.evidence.get("label", ""),
+                "required": f.evidence.get("required"),
                 "statement": f.statement,
             }
             for f in findings

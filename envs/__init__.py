@@ -43,6 +43,7 @@ __all__ = [
     "make_config",
     "make_parallel",
     "make_scripted",
+    "needs_teammate",
     "world_module",
 ]
 
@@ -61,6 +62,13 @@ def make_config(env_id: str, config: dict[str, Any] | Any | None = None) -> Any:
     if isinstance(config, cls):
         return config
     return config_from_dict(cls, dict(config), where=f"{env_id} config")
+
+
+def needs_teammate(env_id: str, config: dict[str, Any] | Any | None = None) -> bool | None:
+    """Whether the world's structure makes one agent unable to earn the task's reward alone (the
+    cooking kitchens split by a wall); None where the world does not say (Cleanup)."""
+    check = getattr(world_module(env_id), "needs_teammate", None)
+    return None if check is None else bool(check(make_config(env_id, config)))
 
 
 def make_batched(env_id: str, config: dict[str, Any] | Any | None = None, num_envs: int = 1, *, auto_reset: bool = False) -> BatchedEnv:

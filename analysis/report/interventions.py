@@ -129,11 +129,18 @@ def question(finding: dict[str, Any]) -> str:
     return QUESTIONS.get(detector, f"{detector.replace('_', ' ')}?")
 
 
+def answer(finding: dict[str, Any]) -> str:
+    """``lazy? no``; a coordination verdict in a world that says whether it needs teamwork adds the
+    label, e.g. ``relies on teammates' concepts? yes: emergent coordination``."""
+    text = f"{question(finding)} {'yes' if finding.get('verdict') else 'no'}"
+    return f"{text}: {finding['label']}" if finding.get("required") is not None and finding.get("label") else text
+
+
 def _findings(data: dict[str, Any]) -> str:
     items = []
     for f in data.get("findings") or ():
         verdict = bool(f.get("verdict"))
-        label = f"{question(f)} {'yes' if verdict else 'no'}"
+        label = answer(f)
         items.append(f"<li>{H.badge(label, 'yes' if verdict else '')} {H.esc(f.get('statement', ''))}</li>")
     if not items:
         return "<p>No detector applied to this subject's conditions.</p>"

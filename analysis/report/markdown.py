@@ -11,7 +11,7 @@ from pathlib import Path
 
 from analysis.report import numbers as fmt
 from analysis.report.collect import RunDir, Subject
-from analysis.report.interventions import is_significant, question
+from analysis.report.interventions import answer, is_significant
 from analysis.report.overview import elapsed, key_results, missing_text
 from analysis.report.training import held_out, steps_range
 
@@ -53,7 +53,7 @@ def _subject(s: Subject) -> list[str]:
         f"control team return {fmt.num(d.get('control_team_return'))}; {fmt.num(d.get('tests'))} tests, p corrected with {correction}.",
         "",
     ]
-    lines += [f"- **{question(f)} {'yes' if f.get('verdict') else 'no'}** — {f.get('statement', '')}" for f in d.get("findings") or ()]
+    lines += [f"- **{answer(f)}** — {f.get('statement', '')}" for f in d.get("findings") or ()]
     team = s.effects[s.effects["outcome"].astype(str) == "team_return"]
     if len(team):
         rows = [

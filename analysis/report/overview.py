@@ -87,6 +87,8 @@ def _study_line(subject: Subject) -> str:
     coord = verdicts.get("coordination", [])
     if coord:
         text += f"; relies on teammates' concepts in {sum(bool(f['verdict']) for f in coord)} of {len(coord)} teammate-masking condition(s)"
+        labels = sorted({f["label"] for f in coord if f.get("required") is not None and f.get("label")})
+        text += f" ({', '.join(labels)})" if labels else ""
     lazy = verdicts.get("lazy_agent", [])
     if lazy:
         names = [f["subject"] for f in lazy if f["verdict"]]

@@ -32,6 +32,7 @@ __all__ = [
     "State",
     "World",
     "batched_env",
+    "needs_teammate",
     "parallel_env",
     "parse_layout",
 ]
@@ -50,3 +51,8 @@ def batched_env(num_envs: int = 1, auto_reset: bool = False, **config: Any) -> B
 def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFacade:
     """One cooking env as a PettingZoo ParallelEnv (render modes ``rgb_array`` and ``ansi``)."""
     return ParallelFacade(World(_config(**config)), render_mode=render_mode)
+
+
+def needs_teammate(config: Config) -> bool:
+    """Whether the kitchen forces hand-overs (``Layout.needs_teammate``)."""
+    return config.layout_obj.needs_teammate

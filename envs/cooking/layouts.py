@@ -26,6 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+from scipy import ndimage
+
 from envs.config import ConfigError
 
 TILES = {
@@ -75,6 +78,23 @@ class Layout:
     def tiles(self, kind: str) -> tuple[tuple[int, int], ...]:
         """(row, col) of every cell of tile ``kind`` (see ``TILES``), in row-major order."""
         return tuple((r, c) for r, row in enumerate(self.rows) for c, ch in enumerate(row) if TILES[ch] == kind)
+
+    @cached_property
+    def needs_teammate(self) -> bool:
+        """True when no connected part of the floor borders every station in ``REQUIRED``: one agent
+        alone cannot cook and serve, so items must be handed over (forced_coordination,
+        coordination_required); False when one agent could do everything (coordination_optional)."""
+        kinds = np.array([[TILES[ch] for ch in row] for row in self.rows])
+        regions, count = ndimage.label(kinds == "floor")  # 4-connected parts of the floor
+        padded = np.pad(regions, 1)
+        for region in range(1, count + 1):
+            beside = np.zeros_like(regions, dtype=bool)  # cells 4-adjacent to the region
+            inside = padded == region
+            for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+                beside |= np.roll(inside, (dr, dc), axis=(0, 1))[1:-1, 1:-1]
+            if set(REQUIRED) <= set(kinds[beside].tolist()):
+                return False
+        return True
 
 
 def parse_layout(text: str, name: str = "custom") -> Layout:

@@ -69,6 +69,18 @@ def test_detectors(effect_table):
     assert lazy["agent_0"].evidence["label"] == "active" and not lazy["agent_0"].verdict
     null = detect_coordination(effect_table, "own:agent_2")
     assert not null.verdict
+    labels = {
+        (cond, required): detect_coordination(effect_table, cond, required=required).evidence["label"]
+        for cond in ("mask_teammates", "own:agent_2")
+        for required in (True, False)
+    }
+    assert labels == {
+        ("mask_teammates", True): "coordination required",
+        ("mask_teammates", False): "emergent coordination",
+        ("own:agent_2", True): "no reliance shown, though required",
+        ("own:agent_2", False): "independent",
+    }
+    assert "does not require it" in detect_coordination(effect_table, "mask_teammates", required=False).statement
     with pytest.raises(ValueError, match="conditions: about"):
         detect_coordination(effect_table, "nonexistent")
 

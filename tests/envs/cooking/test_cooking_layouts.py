@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from envs import needs_teammate
 from envs.config import ConfigError
 from envs.cooking import CLASSIC_LAYOUTS, LAYOUTS, Config, parse_layout
 from envs.cooking.paths import build_paths
@@ -53,6 +54,17 @@ def test_two_room_kitchens():
     assert len(set(required.component.tolist())) == 2
     assert len(set(optional.component.tolist())) == 1
     assert LAYOUTS["coordination_required"].height == LAYOUTS["coordination_optional"].height
+
+
+def test_which_kitchens_need_a_teammate():
+    needing = {name for name, layout in LAYOUTS.items() if layout.needs_teammate}
+    assert needing == {"forced_coordination", "coordination_required"}
+    assert needs_teammate("cooking", {"layout": "coordination_required"}) is True
+    assert needs_teammate("cooking", {"layout": "coordination_optional"}) is False
+    assert needs_teammate("cleanup") is None
+    # two rooms that each hold every station do not need a teammate, though split
+    split = parse_layout("XOXXXOX\nD1PXD2P\nXSXXXSX")
+    assert not split.needs_teammate
 
 
 def test_unknown_layout_lists_the_valid_ones():
