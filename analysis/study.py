@@ -8,6 +8,8 @@ in their manifests) and writes, per subject, under ``OUT/analysis/<subject>/``:
   outcome: difference, bootstrap CI, permutation p, corrected p, Hedges' g; ``analysis.effects``);
 - ``dependency.graphml`` / ``.json`` (``analysis.social.dependency_graph`` over the ``own:`` and
   ``about:`` probes) and ``lasso.json`` (the Lasso neighbourhood graph of conditions);
+- ``roles.csv``: each agent's share of the world's activities and its role in the control
+  episodes (``analysis.roles``; worlds that name roles);
 - ``findings.json``: the detectors' verdicts (coordination for every condition that masks only
   teammates' concepts; lazy/active for every ``own:`` probe), each with its statement;
 - figures (PNG + SVG): effect bars on team return, a heat map, the two graphs.
@@ -27,6 +29,7 @@ import pandas as pd
 
 from analysis.dataset import DatasetError, load, open_dataset
 from analysis.effects import effects, episode_outcomes
+from analysis.roles import describe, team_roles
 from analysis.social import (
     Finding,
     condition_means,
@@ -37,7 +40,7 @@ from analysis.social import (
     lasso_graph,
 )
 from analysis.study_figures import draw_dependency_graph, draw_lasso_graph, effect_bars, effect_heatmap
-from envs import ENV_IDS, needs_teammate
+from envs import ENV_IDS, needs_teammate, role_events
 from envs.interventions import classify, parse_condition
 from envs.spec import EnvSpec
 
@@ -155,10 +158,21 @@ def analyze_subject(
             for f in findings
         ],
         **graphs,
+        **_roles(table, spec, out),
         "figures": {k: str(v.relative_to(out.parent.parent)) for k, v in {**figures, **graph_figures}.items()},
     }
     (out / "findings.json").write_text(json.dumps(result["findings"], indent=2))
     return result
+
+
+def _roles(table: pd.DataFrame, spec: EnvSpec, out: Path) -> dict[str, Any]:
+    """Roles in the control episodes (``analysis.roles``), where the world names roles; writes roles.csv."""
+    defs = role_events(spec.env_id, spec.config) if spec.env_id in ENV_IDS else {}
+    if not defs:
+        return {}
+    roles = team_roles(table[table["condition"] == CONTROL], spec.agents, defs)
+    roles.to_csv(out / "roles.csv", index_label="agent")
+    return {"roles": roles.reset_index(names="agent").to_dict(orient="records"), "roles_text": describe(roles)}
 
 
 def analyze_study(out: str | Path, *, name: str = "", log: Callable[[str], Any] = print, **options: Any) -> dict[str, Any]:
@@ -184,6 +198,8 @@ def analyze_study(out: str | Path, *, name: str = "", log: Callable[[str], Any] 
             f"Control team return: {r['control_team_return']:.1f}",
             "",
         ]
+        if r.get("roles_text"):
+            lines += [f"Roles in the control episodes: {r['roles_text']}.", ""]
         lines += [f"- {'**yes**' if f['verdict'] else 'no'} — {f['statement']}" for f in r["findings"]] + [""]
     (out / "findings.md").write_text("\n".join(lines))
     return summary

@@ -44,6 +44,7 @@ __all__ = [
     "make_parallel",
     "make_scripted",
     "needs_teammate",
+    "role_events",
     "world_module",
 ]
 
@@ -69,6 +70,12 @@ def needs_teammate(env_id: str, config: dict[str, Any] | Any | None = None) -> b
     cooking kitchens split by a wall); None where the world does not say (Cleanup)."""
     check = getattr(world_module(env_id), "needs_teammate", None)
     return None if check is None else bool(check(make_config(env_id, config)))
+
+
+def role_events(env_id: str, config: dict[str, Any] | Any | None = None) -> dict[str, tuple[str, ...]]:
+    """Role name → the events that measure its activity (``analysis.roles``); empty where the world names none."""
+    roles = getattr(world_module(env_id), "role_events", None)
+    return {} if roles is None else dict(roles(make_config(env_id, config)))
 
 
 def make_batched(env_id: str, config: dict[str, Any] | Any | None = None, num_envs: int = 1, *, auto_reset: bool = False) -> BatchedEnv:

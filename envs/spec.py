@@ -287,7 +287,10 @@ class EnvSpec:
             "env_id": self.env_id,
             "agents": list(self.agents),
             "action_names": list(self.action_names),
-            "observation": {**asdict(self.observation), "shape": list(self.observation.shape), "channels": list(self.observation.channels)},
+            "observation": {
+                **asdict(self.observation),
+                **{k: list(getattr(self.observation, k)) for k in ("shape", "channels", "channel_high")},
+            },
             "concepts": self.concepts.to_json(),
             "events": [asdict(e) for e in self.events],
             "config": self.config,

@@ -159,6 +159,7 @@ def study(cfg: ExperimentConfig, trials: Trials, out: Path, address: str | None,
 
 def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
     """Record episodes at successive checkpoints of one trial, then ``ethogram analyze`` them."""
+    from analysis.roles import behaviour_roles
     from experiments.cli import main
     from marl.loading import policy_manifest
     from marl.record import record
@@ -181,6 +182,10 @@ def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str
     code = main(["analyze", *datasets, "--out", str(out / "behaviour" / "analysis"), *spec.analyze_args])
     if code != 0:
         raise RuntimeError(f"ethogram analyze failed with exit code {code}")
+    roles = behaviour_roles(datasets, out / "behaviour" / "analysis")
+    if roles is not None:
+        ari, nmi = roles["adjusted_rand_index"], roles["normalized_mutual_info"]
+        log(f"agent-level behaviours vs roles {roles['roles']}: ARI {ari:.2f}, NMI {nmi:.2f}")
     return f"{len(checkpoints)} checkpoint(s) of {run} seed {seed}"
 
 

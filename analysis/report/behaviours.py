@@ -117,6 +117,30 @@ def _agents(b: Behaviour) -> str:
     )
 
 
+def _roles(b: Behaviour) -> str:
+    r = b.roles
+    if not r:
+        return ""
+    roles = sorted(r["roles"])
+    contingency = r.get("contingency") or {}
+    rows = [
+        [
+            H.cell(c),
+            *[H.ncell(contingency.get(c, {}).get(role, 0), fmt.num(contingency.get(c, {}).get(role, 0))) for role in roles],
+            H.cell(info["role"]),
+            H.ncell(info["purity"], fmt.percent(info["purity"])),
+        ]
+        for c, info in sorted(r["clusters"].items(), key=lambda kv: _order(kv[0]))
+    ]
+    defs = "; ".join(f"{role}: {', '.join(events)}" for role, events in (r.get("role_events") or {}).items())
+    cap = (
+        f"Agent-level clusters against each agent's role in its episode (the activity of its largest share of the team's: {defs}; "
+        f"idle below {fmt.num(r.get('min_count', 1))} per episode). Adjusted Rand index {fmt.fixed(r['adjusted_rand_index'], sign=False)}, "
+        f"normalised mutual information {fmt.fixed(r['normalized_mutual_info'], sign=False)} over {fmt.num(r['units'])} units."
+    )
+    return H.table(["cluster", *roles, "most common role", "purity"], rows, caption=cap)
+
+
 def _linking(b: Behaviour) -> str:
     if not b.linking:
         return ""
@@ -255,7 +279,7 @@ def section(rd: RunDir, missing: str) -> H.Section:
             )
         )
     if profiles.get("local"):
-        blocks.append(("beh-agent", "Agent-level behaviours", profile_table(profiles["local"], "agent") + _agents(b)))
+        blocks.append(("beh-agent", "Agent-level behaviours", profile_table(profiles["local"], "agent") + _agents(b) + _roles(b)))
     elif not profiles:
         blocks.append(("beh-agent", "Cluster profiles", H.note("behaviour/analysis/profiles.json is absent: no cluster descriptions.")))
     if b.linking:

@@ -171,6 +171,8 @@ class Behaviour:
     datasets: tuple[DatasetInfo, ...]
     local_by_agent: pd.DataFrame | None = None
     """Agent × agent-level cluster counts of units (from clusters_local.csv; None when absent)."""
+    roles: dict[str, Any] | None = None
+    """roles.json (``analysis.roles.behaviour_roles``): agent-level clusters against the agents' roles."""
 
 
 @dataclass(frozen=True)
@@ -342,7 +344,7 @@ def read_behaviour(root: Path, problems: list[str]) -> Behaviour | None:
         raise PartError("behaviour/analysis/summary.json is absent (`ethogram analyze` did not finish)")
     summary = _require(_json(analysis / "summary.json", root), BEHAVIOUR_KEYS, "behaviour/analysis/summary.json")
     parts: dict[str, Any] = {}
-    for name in ("clustering", "linking", "profiles", "changepoints", "concepts"):
+    for name in ("clustering", "linking", "profiles", "changepoints", "concepts", "roles"):
         try:
             parts[name] = _json(analysis / f"{name}.json", root) if (analysis / f"{name}.json").exists() else None
         except PartError as exc:

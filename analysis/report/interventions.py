@@ -207,6 +207,9 @@ def subject_block(subject: Subject) -> str:
         )
     )
     parts.append("<h4>Findings</h4>" + _findings(d))
+    if d.get("roles_text"):
+        roles = H.esc(d["roles_text"])
+        parts.append(f"<p><strong>Roles in the control episodes</strong> (each agent's share of the team's activities): {roles}.</p>")
     parts.append(_conditions(d))
     eff = subject.effects
     if eff.empty:

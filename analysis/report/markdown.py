@@ -54,6 +54,8 @@ def _subject(s: Subject) -> list[str]:
         "",
     ]
     lines += [f"- **{answer(f)}** — {f.get('statement', '')}" for f in d.get("findings") or ()]
+    if d.get("roles_text"):
+        lines += [f"- **roles** (control episodes): {d['roles_text']}."]
     team = s.effects[s.effects["outcome"].astype(str) == "team_return"]
     if len(team):
         rows = [
@@ -91,6 +93,13 @@ def _behaviours(rd: RunDir) -> list[str]:
         lines.append(f"\nChanges of {name}-level behaviour across checkpoints: {found}.")
     if s.get("completeness") is not None:
         lines.append(f"\nConcept discovery: completeness η = {fmt.num(s['completeness'])}.")
+    if b.roles:
+        r = b.roles
+        clusters = ", ".join(f"{c} {v['role']} ({fmt.percent(v['purity'])} pure)" for c, v in sorted(r["clusters"].items()))
+        lines.append(
+            f"\nAgent-level behaviours against the agents' roles in their episodes: {clusters}; "
+            f"ARI {fmt.fixed(r['adjusted_rand_index'], sign=False)}, NMI {fmt.fixed(r['normalized_mutual_info'], sign=False)}."
+        )
     return [*lines, ""]
 
 

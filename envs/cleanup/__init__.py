@@ -27,7 +27,7 @@ from envs.cleanup.maps import MAPS
 from envs.cleanup.world import EVENTS, Action, Event, State, World
 from envs.parallel import ParallelFacade
 
-__all__ = ["EVENTS", "MAPS", "PRESETS", "Action", "Config", "Event", "State", "World", "batched_env", "parallel_env"]
+__all__ = ["EVENTS", "MAPS", "PRESETS", "Action", "Config", "Event", "State", "World", "batched_env", "parallel_env", "role_events"]
 
 
 def batched_env(num_envs: int = 1, auto_reset: bool = False, **config: Any) -> BatchedEnv:
@@ -38,3 +38,8 @@ def batched_env(num_envs: int = 1, auto_reset: bool = False, **config: Any) -> B
 def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFacade:
     """One Cleanup env as a PettingZoo ParallelEnv; ``config`` are ``Config`` fields."""
     return make_parallel("cleanup", config, render_mode=render_mode)
+
+
+def role_events(config: Config) -> dict[str, tuple[str, ...]]:
+    """Roles of ``analysis.roles``: who cleans the river, who eats the apples."""
+    return {"cleaner": ("cleaned",), "harvester": ("ate_apple",)}

@@ -35,6 +35,7 @@ __all__ = [
     "needs_teammate",
     "parallel_env",
     "parse_layout",
+    "role_events",
 ]
 
 
@@ -56,3 +57,8 @@ def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFacad
 def needs_teammate(config: Config) -> bool:
     """Whether the kitchen forces hand-overs (``Layout.needs_teammate``)."""
     return config.layout_obj.needs_teammate
+
+
+def role_events(config: Config) -> dict[str, tuple[str, ...]]:
+    """Roles of ``analysis.roles``: who fills the pots, who serves, who puts items down for the other."""
+    return {"cook": (f"put_{config.ingredient}_in_pot",), "server": ("delivered",), "runner": ("placed_on_counter",)}

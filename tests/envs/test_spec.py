@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -84,6 +85,7 @@ def test_env_spec_json_round_trip():
         config={"layout": "cramped_room"},
     )
     assert EnvSpec.from_json(spec.to_json()) == spec
+    assert json.loads(json.dumps(spec.to_json())) == spec.to_json()  # JSON-native: manifests compare equal after a reload
     with pytest.raises(ValueError, match="malformed env spec"):
         EnvSpec.from_json({k: v for k, v in spec.to_json().items() if k != "agents"})
 

@@ -64,7 +64,10 @@ def test_experiment_cli_runs_every_stage_and_resumes(ray_cluster, tmp_path, caps
         assert (out / "media" / f"{run}_seed0.gif").read_bytes()[:6] == b"GIF89a"
     summary = json.loads((out / "study" / "summary.json").read_text())
     assert [s["subject"] for s in summary["subjects"]] == ["cbp_seed0"]  # baselines have no concepts to intervene on
+    assert {r["agent"] for r in summary["subjects"][0]["roles"]} == {"agent_0", "agent_1"}
     assert (out / "behaviour" / "analysis" / "summary.json").exists()
+    roles = json.loads((out / "behaviour" / "analysis" / "roles.json").read_text())
+    assert set(roles["role_events"]) == {"cook", "server", "runner"} and roles["units"] > 0
     assert len(list((out / "behaviour" / "datasets" / "cbp_seed0").glob("iter_*"))) == 2
     # a rerun resumes: training is complete, evaluations are current
     assert main(["experiment", str(path), "--out", str(out)]) == 0
