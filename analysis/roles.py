@@ -50,7 +50,7 @@ def activity_counts(table: pd.DataFrame, agents: Sequence[str], role_events: Map
     return pd.concat(parts, ignore_index=True)
 
 
-def _assign(counts: pd.DataFrame, team_totals: pd.DataFrame, min_count: float) -> tuple[pd.DataFrame, pd.Series]:
+def _assign(counts: pd.DataFrame, team_totals: pd.DataFrame | pd.Series, min_count: float) -> tuple[pd.DataFrame, pd.Series]:
     shares = (counts / team_totals.where(team_totals > 0)).fillna(0.0)
     role = shares.idxmax(axis=1).where(counts.sum(axis=1) >= min_count, IDLE)
     return shares, role
@@ -63,9 +63,7 @@ def team_roles(
     counts = activity_counts(table, agents, role_events)
     roles = list(role_events)
     means = counts.groupby("agent", sort=False)[roles].mean().reindex(list(agents))
-    shares, role = _assign(
-        means, pd.DataFrame(np.broadcast_to(means.sum().to_numpy(), means.shape), index=means.index, columns=roles), min_count
-    )
+    shares, role = _assign(means, means.sum(), min_count)  # the team's total per activity, broadcast over agents
     return pd.concat([means.add_suffix("_per_episode"), shares.add_suffix("_share"), role.rename("role")], axis=1)
 
 
