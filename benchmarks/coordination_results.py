@@ -74,7 +74,7 @@ def effects_by_condition(eff: pd.DataFrame) -> dict[str, dict[str, dict]]:
 def figure(eff: pd.DataFrame, path: Path) -> None:
     conditions = sorted(eff["condition"].unique())
     kitchens = [k for k in KITCHENS if k in set(eff["kitchen"])]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(conditions) + 1.4))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(conditions) + 1.8))
     height = 0.8 / max(len(kitchens), 1)
     for i, kitchen in enumerate(kitchens):
         rows = eff[eff["kitchen"] == kitchen]
@@ -87,7 +87,7 @@ def figure(eff: pd.DataFrame, path: Path) -> None:
     ax.set_yticks(np.arange(len(conditions)), conditions)
     ax.axvline(0, color="grey", lw=0.8)
     ax.set_xlabel("change of the team return under the intervention (% of control; bars: mean, dots: seeds)")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, fontsize=8, frameon=False)
     ax.set_title("Interventions on concept-bottleneck cooks")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
