@@ -37,7 +37,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 # The quick benchmarks (minutes each on 2 cores), JSON into benchmarks/results/. The long ones run by hand:
-# benchmarks/train_learning.py (about an hour) and benchmarks/mohba_validation.py (about 11 minutes).
+# benchmarks/train_learning.py (about 12 minutes), benchmarks/mohba_validation.py (about 6 minutes) and
+# benchmarks/coordination_results.py RUN_DIR (after `ethogram experiment experiments/cooking_coordination.yaml`).
 BENCHMARKS := env_throughput scripted_cooking cleanup_dilemma dataset_io train_throughput mohba_throughput
 
 bench: $(STAMP)
