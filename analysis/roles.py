@@ -30,6 +30,10 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
+from analysis.dataset import load
+from analysis.effects import episode_outcomes
+from envs import ENV_IDS, role_events
+
 IDLE = "idle"
 EPISODE_KEYS = ("iteration", "episode_id")
 """Columns that identify an episode across the datasets of several checkpoints."""
@@ -102,10 +106,6 @@ def behaviour_roles(datasets: Sequence[str | Path], analysis_dir: str | Path, *,
     """The roles of the recorded episodes against the analyser's agent-level clusters in
     ``analysis_dir`` (``ethogram analyze`` output); writes ``roles.json`` there. None where the world
     names no roles."""
-    from analysis.dataset import load
-    from analysis.effects import episode_outcomes
-    from envs import ENV_IDS, role_events
-
     eps = load([str(p) for p in datasets], fields=("rewards", "events"))
     defs = role_events(eps.spec.env_id, eps.spec.config) if eps.spec.env_id in ENV_IDS else {}
     if not defs:

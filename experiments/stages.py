@@ -45,12 +45,11 @@ def train(cfg: ExperimentConfig, base: Path, out: Path, address: str | None, log
 def _env_of(trial: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:
     """(env id, evaluation env config, policy manifest) of a trial's latest policy."""
     from marl.loading import policy_manifest
-    from marl.study import EVAL_OVERRIDES
+    from marl.study import eval_config
 
     manifest = policy_manifest(trial)
     env = manifest["env_spec"]
-    config = {**env["config"], **{k: v for k, v in EVAL_OVERRIDES.items() if k in env["config"]}}
-    return env["env_id"], config, manifest
+    return env["env_id"], eval_config(env["config"]), manifest
 
 
 def evaluate(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:

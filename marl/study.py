@@ -39,6 +39,13 @@ CONTROL = "control"
 EVAL_OVERRIDES = {"shaping": False}
 """Applied to a checkpoint's training env config where the key exists: studies measure the task's
 own reward, never the annealed training shaping."""
+REFERENCE_OPS = ("mean", "shuffle")
+"""Intervention operations that draw on the control's recorded bottlenecks."""
+
+
+def eval_config(train_config: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's training env config with ``EVAL_OVERRIDES`` applied where the keys exist."""
+    return {**train_config, **{k: v for k, v in EVAL_OVERRIDES.items() if k in train_config}}
 
 
 @dataclass(frozen=True)
@@ -209,10 +216,6 @@ def _node_id() -> str:
         return "local"
 
 
-def _needs_reference(lines: tuple[str, ...]) -> bool:
-    return any(op in line for line in lines for op in ("-> mean", "-> shuffle"))
-
-
 def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
     """Every (subject, condition, seed) task, controls first; each a plain JSON-able dict."""
     from envs.interventions import parse_condition
@@ -224,16 +227,16 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
         manifest = policy_manifest(subject.checkpoint)
         env = manifest["env_spec"]
         conditions = expand_conditions(cfg, tuple(env["agents"]))
-        for lines in conditions.values():
-            parse_condition(lines, EnvSpec.from_json(env).concepts)  # every line checked before anything runs
+        concepts = EnvSpec.from_json(env).concepts
+        # every line is parsed (and checked) before anything runs
+        needs_reference = {c: any(iv.op in REFERENCE_OPS for iv in parse_condition(lines, concepts)) for c, lines in conditions.items()}
         if manifest["policy"] == "baseline" and any(conditions.values()):
             raise ValueError(f"subject {subject.name!r} is a baseline policy without concepts: only the control can run on it")
-        trained = {**env["config"], **{k: v for k, v in EVAL_OVERRIDES.items() if k in env["config"]}}
         base = {
             "subject": subject.name,
             "checkpoint": subject.checkpoint,
             "env_id": env["env_id"],
-            "env_config": {**trained, **(subject.env_config or {})},
+            "env_config": {**eval_config(env["config"]), **(subject.env_config or {})},
             "episodes": cfg.episodes,
             "num_envs": cfg.num_envs,
             "deterministic": cfg.deterministic,
@@ -244,6 +247,7 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
                 **base,
                 "condition": condition,
                 "lines": list(lines),
+                "needs_reference": needs_reference[condition],
                 "seed": int(seed),
                 "out": str(condition_dir(out, subject.name, condition, seed)),
             }
@@ -308,7 +312,7 @@ def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, addres
     controls = [t for t in tasks if t["condition"] == CONTROL]
     others = [t for t in tasks if t["condition"] != CONTROL]
     results = _execute(controls, use_ray, log)
-    references = {t["subject"]: None for t in others if _needs_reference(tuple(t["lines"]))}
+    references = {t["subject"]: None for t in others if t["needs_reference"]}
     for subject in references:
         references[subject] = str(_reference_file(out, subject))
     for task in others:
