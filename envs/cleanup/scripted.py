@@ -19,9 +19,11 @@ all agents at once. Roles (``ROLES``):
   ``PATIENCE`` steps of the episode without cleaning (nobody is one before step ``PATIENCE``). If its
   penalty beam would hit a slacker now, it fires (at most once every ``PUNISH_EVERY`` steps); else if
   it would for another facing, it turns; otherwise it harvests like a harvester. Never cleans.
+- ``idle``: always STAY (an agent that contributes nothing; the knock-out of ``marl.study``'s ``idle``
+  probe, and the filler of the trained seats in a mixed team, ``marl.seats``).
 - ``random``: uniform over the 9 actions.
 
-An agent (other than ``random``) whose move failed last step (blocked by another agent) moves at
+An agent (other than ``random`` and ``idle``) whose move failed last step (blocked by another agent) moves at
 random this step, so two agents never lock each other forever. The team's own generator (seeded by
 ``make_team``) draws these random moves. ``population("2 cleaners + 3 harvesters")`` gives a roles
 list for a mixed population.
@@ -43,7 +45,7 @@ from envs.cleanup.world import CLEANED, FIRE_CLEAN, FIRE_PENALTY, STAY, Action, 
 from envs.config import check_choice
 from envs.render import DIRECTIONS
 
-ROLES = ("cleaner", "harvester", "free_rider", "punisher", "random")
+ROLES = ("cleaner", "harvester", "free_rider", "punisher", "idle", "random")
 """Scripted roles (see the module docstring)."""
 FREE_RIDER_REACH = 3
 """Moves a free rider walks for an apple."""
@@ -175,6 +177,10 @@ class ScriptedTeam:
         return PolicyOutput(actions=actions)
 
     # ------------------------------------------------------------------ roles
+    @staticmethod
+    def _idle(state, agents: np.ndarray) -> np.ndarray:
+        return np.full((len(state.pos), len(agents)), STAY, dtype=np.int64)
+
     def _random(self, state, agents: np.ndarray) -> np.ndarray:
         return self.rng.integers(0, len(Action), size=(len(state.pos), len(agents)))
 

@@ -69,6 +69,21 @@ def test_random_uses_every_action(mixed):
     assert np.all(np.abs(share - 1 / 9) < 0.05)
 
 
+def test_idle_always_stays():
+    env = cleanup.batched_env(2, map="small", num_agents=3)
+    team = envs.make_scripted(env, ["idle", "cleaner", "harvester"], seed=0)
+    out = env.reset(0)
+    start = env.state.pos[:, 0].copy()
+    fired = 0
+    for _ in range(40):
+        act = team.act(env, out).actions
+        assert np.all(act[:, 0] == A.STAY)
+        out = env.step(act)
+        fired += int(out.events[:, 0, [Event.CLEANED, Event.FIRED_CLEAN, Event.FIRED_PENALTY]].sum())
+    np.testing.assert_array_equal(env.state.pos[:, 0], start)
+    assert fired == 0
+
+
 def test_punisher_waits_for_patience():
     events, _, _ = _play(["punisher", "harvester"], steps=PATIENCE - 1, map="small")
     assert events[0, Event.FIRED_PENALTY] == 0
