@@ -38,6 +38,7 @@ __all__ = [
     "ParallelFacade",
     "PolicyOutput",
     "StepOutput",
+    "check_roles",
     "config_to_dict",
     "make_batched",
     "make_config",
@@ -45,6 +46,7 @@ __all__ = [
     "make_scripted",
     "needs_teammate",
     "role_events",
+    "scripted_roles",
     "world_module",
 ]
 
@@ -90,21 +92,21 @@ def make_parallel(env_id: str, config: dict[str, Any] | Any | None = None, rende
     return ParallelFacade(module.World(make_config(env_id, config)), render_mode=render_mode)
 
 
-def make_scripted(env: BatchedEnv, roles: str | list[str] | tuple[str, ...], seed: int | None = None) -> BatchedPolicy:
-    """A scripted team for ``env``: one role for all agents or one per agent (``"planner,idle"``).
+def _scripted_module(env_id: str) -> ModuleType:
+    world_module(env_id)  # checks the id
+    return importlib.import_module(f"envs.{env_id}.scripted")
 
-    A role may carry exploration noise, ``ROLE@EPSILON`` (e.g. ``planner@0.05``: a random action with
-    probability 0.05), where the env's scripted agents support it. Unknown roles are an error listing
-    the valid ones for this env.
-    """
-    scripted = importlib.import_module(f"envs.{env.spec.env_id}.scripted")
-    if isinstance(roles, str):
-        roles = [r.strip() for r in roles.split(",") if r.strip()]
-    roles = list(roles)
-    if len(roles) == 1:
-        roles = roles * env.num_agents
-    if len(roles) != env.num_agents:
-        raise ValueError(f"{len(roles)} roles given for {env.num_agents} agents; give one role or one per agent")
+
+def scripted_roles(env_id: str) -> tuple[str, ...]:
+    """The scripted roles of env ``env_id`` (``envs.<env_id>.scripted.ROLES``)."""
+    return tuple(_scripted_module(env_id).ROLES)
+
+
+def check_roles(env_id: str, roles: list[str] | tuple[str, ...]) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """Role names and exploration noise of ``ROLE[@EPSILON]`` texts, checked against env ``env_id``'s
+    scripted agents without building an env: an unknown role is a ConfigError listing the world's
+    roles; noise must be a number in [0, 1], and only where the world's scripted agents take it."""
+    scripted = _scripted_module(env_id)
     names, epsilons = [], []
     for role in roles:
         name, _, eps = role.partition("@")
@@ -113,9 +115,30 @@ def make_scripted(env: BatchedEnv, roles: str | list[str] | tuple[str, ...], see
             epsilons.append(float(eps) if eps else 0.0)
         except ValueError:
             raise ValueError(f"scripted role {role!r}: exploration noise must be a number, e.g. {name}@0.05") from None
+        if not 0.0 <= epsilons[-1] <= 1.0:
+            raise ConfigError(f"scripted role {role!r}: exploration noise must be a probability in [0, 1]")
         names.append(name)
+    if any(epsilons) and "epsilon" not in inspect.signature(scripted.make_team).parameters:
+        raise ValueError(f"the {env_id} scripted agents take no exploration noise (ROLE@EPSILON)")
+    return tuple(names), tuple(epsilons)
+
+
+def make_scripted(env: BatchedEnv, roles: str | list[str] | tuple[str, ...], seed: int | None = None) -> BatchedPolicy:
+    """A scripted team for ``env``: one role for all agents or one per agent (``"planner,idle"``).
+
+    A role may carry exploration noise, ``ROLE@EPSILON`` (e.g. ``planner@0.05``: a random action with
+    probability 0.05), where the env's scripted agents support it. Unknown roles are an error listing
+    the valid ones for this env (``check_roles``).
+    """
+    scripted = _scripted_module(env.spec.env_id)
+    if isinstance(roles, str):
+        roles = [r.strip() for r in roles.split(",") if r.strip()]
+    roles = list(roles)
+    if len(roles) == 1:
+        roles = roles * env.num_agents
+    if len(roles) != env.num_agents:
+        raise ValueError(f"{len(roles)} roles given for {env.num_agents} agents; give one role or one per agent")
+    names, epsilons = check_roles(env.spec.env_id, roles)
     if any(epsilons):
-        if "epsilon" not in inspect.signature(scripted.make_team).parameters:
-            raise ValueError(f"the {env.spec.env_id} scripted agents take no exploration noise (ROLE@EPSILON)")
-        return scripted.make_team(names, env.world, seed, epsilon=epsilons)
-    return scripted.make_team(names, env.world, seed)
+        return scripted.make_team(list(names), env.world, seed, epsilon=list(epsilons))
+    return scripted.make_team(list(names), env.world, seed)
