@@ -28,6 +28,7 @@ Hooks for interventions:
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 from collections.abc import Callable
@@ -207,14 +208,26 @@ class TrainedPolicy:
         """Ground truth (..., D) → bottleneck values (..., P) in this policy's mode."""
         return gt_to_bottleneck(gt, self.spec.concepts, self.mode)
 
-    def intervene(self, lines: str | list[str] | tuple[str, ...], *, reference: np.ndarray | None = None, seed: int | None = None) -> None:
+    def intervene(
+        self,
+        lines: str | list[str] | tuple[str, ...],
+        *,
+        reference: np.ndarray | None = None,
+        seed: int | None = None,
+        agents: tuple[str, ...] | None = None,
+    ) -> None:
         """Set the intervention of ``envs.interventions`` lines on the bottleneck (``[]`` clears it).
 
         ``reference`` (M, N, P) holds un-intervened bottlenecks for ``mean`` and ``shuffle``.
+        ``agents`` (None: every agent) are the seats this policy plays (``marl.seats``): each line's
+        targets are narrowed to them, and a line left with no target is dropped.
         """
         from envs.interventions import Applier, Reference, parse_condition
 
         interventions = parse_condition(lines, self.spec.concepts)
+        if agents is not None:
+            narrowed = (dataclasses.replace(iv, targets=tuple(a for a in iv.targets if a in agents)) for iv in interventions)
+            interventions = tuple(iv for iv in narrowed if iv.targets)
         self._applier = None
         if not interventions:
             self.intervention = None
