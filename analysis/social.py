@@ -13,9 +13,10 @@ Built on the effect table of ``analysis.effects.effects`` (one row per condition
   either coefficient is non-zero (the "or" rule), weighted by the mean of the two coefficients.
 - Detectors, each a stated test: coordination (masking teammates' concepts lowers team return,
   significant after correction; labelled *required* where the world forces teamwork and
-  *emergent* where it does not, from ``envs.needs_teammate``); lazy agent (masking an agent's own concepts leaves team return
-  unchanged within ±margin: the whole 95% CI of the relative change lies inside the margin — an
-  equivalence test, not a failure to reject).
+  *emergent* where it does not, from ``envs.needs_teammate``); lazy agent (masking an agent's own
+  concepts, or knocking it out by seating it idle — the probe that also reaches scripted seats,
+  which have no concepts — leaves team return unchanged within ±margin: the whole 95% CI of the
+  relative change lies inside the margin — an equivalence test, not a failure to reject).
 """
 
 from __future__ import annotations
@@ -158,24 +159,39 @@ def detect_coordination(
     return Finding("coordination", subject or condition, verdict, statement, {**row.to_dict(), "label": label, "required": required})
 
 
-def detect_lazy(
-    effect_table: pd.DataFrame, own_conditions: Mapping[str, str], *, outcome: str = "team_return", margin: float = 0.1
-) -> list[Finding]:
-    """Lazy agents: masking the agent's own concepts changes ``outcome`` by less than ±margin (relative).
+LAZY_PROBES = {"own": "masking its own concepts", "idle": "seating it idle (always STAY)"}
+"""The lazy-agent test's probes: what the condition of each agent does (``marl.study``'s ``own:`` and
+``idle:`` conditions)."""
 
-    Equivalence test: lazy when the whole 95% CI of the difference, divided by |control mean|,
-    lies inside (−margin, margin). An agent whose masking lowers the outcome significantly is
-    called active; anything else is inconclusive.
+
+def detect_lazy(
+    effect_table: pd.DataFrame,
+    conditions: Mapping[str, str],
+    *,
+    outcome: str = "team_return",
+    margin: float = 0.1,
+    probe: str = "own",
+) -> list[Finding]:
+    """Lazy agents: the agent's probe condition changes ``outcome`` by less than ±margin (relative).
+
+    ``conditions`` maps each agent to its probe condition: ``own`` masks its own concepts (trained
+    agents); ``idle`` knocks it out (any agent, scripted seats included). Equivalence test: lazy
+    when the whole 95% CI of the difference, divided by |control mean|, lies inside (−margin,
+    margin). An agent whose probe lowers the outcome significantly is called active; anything
+    else is inconclusive. Findings of the ``idle`` probe name the agent ``<agent> (idle probe)``.
     """
+    if probe not in LAZY_PROBES:
+        raise ValueError(f"lazy-agent probe {probe!r} is not known; choose one of: {', '.join(LAZY_PROBES)}")
     findings = []
-    for agent, condition in own_conditions.items():
+    for agent, condition in conditions.items():
         row = _row(effect_table, condition, outcome)
         scale = abs(row["control_mean"])
         lazy = scale > 0 and -margin < row["ci_low"] / scale and row["ci_high"] / scale < margin
         active = bool(row["significant"]) and row["diff"] < 0
         label = "lazy" if lazy else "active" if active else "inconclusive"
-        statement = f"{agent} is {label}: masking its own concepts moves {outcome} {_numbers(row)}; equivalence margin ±{margin:.0%}."
-        findings.append(Finding("lazy_agent", agent, bool(lazy), statement, {**row.to_dict(), "label": label}))
+        statement = f"{agent} is {label}: {LAZY_PROBES[probe]} moves {outcome} {_numbers(row)}; equivalence margin ±{margin:.0%}."
+        subject = agent if probe == "own" else f"{agent} ({probe} probe)"
+        findings.append(Finding("lazy_agent", subject, bool(lazy), statement, {**row.to_dict(), "label": label, "probe": probe}))
     return findings
 
 

@@ -11,10 +11,15 @@ in their manifests) and writes, per subject, under ``OUT/analysis/<subject>/``:
 - ``roles.csv``: each agent's share of the world's activities and its role in the control
   episodes (``analysis.roles``; worlds that name roles);
 - ``findings.json``: the detectors' verdicts (coordination for every condition that masks only
-  teammates' concepts; lazy/active for every ``own:`` probe), each with its statement;
+  teammates' concepts; lazy/active for every ``own:`` and ``idle:`` probe), each with its statement;
 - figures (PNG + SVG): effect bars on team return, a heat map, the two graphs.
 
 and ``OUT/summary.json`` + ``OUT/effects.csv`` + ``OUT/findings.md`` across subjects.
+
+Mixed teams (``marl.seats``) need nothing special: a subject's ``policy`` (the control's) and
+``condition_policies`` (conditions whose policy differs, e.g. an ``idle:`` knock-out) name the
+scripted seats; the probes a scripted seat cannot take are simply absent, so the dependency graph
+keeps every agent as a node with the edges its probes show, and roles are read from events.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from analysis.dataset import DatasetError, load, open_dataset
 from analysis.effects import effects, episode_outcomes
 from analysis.roles import describe, team_roles
 from analysis.social import (
+    LAZY_PROBES,
     Finding,
     condition_means,
     dependency_graph,
@@ -47,15 +53,18 @@ from envs.spec import EnvSpec
 CONTROL = "control"
 
 
-def _condition_lines(paths: Sequence[Path]) -> dict[str, tuple[str, ...]]:
-    """Condition id → intervention lines, from the datasets' manifests."""
-    out = {}
+def _condition_lines(paths: Sequence[Path]) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """Condition id → intervention lines, and condition id → the policy that acted (its name names
+    any scripted seats, ``marl.seats``), from the datasets' manifests."""
+    out, policies = {}, {}
     for path in paths:
-        condition = open_dataset(path).manifest.condition
+        manifest = open_dataset(path).manifest
+        condition = manifest.condition
         lines = tuple(json.loads(condition.spec)) if condition.spec else ()
         if out.setdefault(condition.id, lines) != lines:
             raise DatasetError(f"{path}: condition {condition.id!r} recorded with two different specs")
-    return out
+        policies.setdefault(condition.id, manifest.policy.name)
+    return out, policies
 
 
 def default_outcomes(spec: EnvSpec) -> list[str]:
@@ -75,9 +84,10 @@ def _findings(eff: pd.DataFrame, lines: dict[str, tuple[str, ...]], spec: EnvSpe
         for cond, ls in lines.items()
         if cond != CONTROL and _masks_only_teammates(ls, spec)
     ]
-    own = {a: f"own:{a}" for a in spec.agents if f"own:{a}" in lines}
-    if own:
-        findings += detect_lazy(eff, own, margin=margin)
+    for probe in LAZY_PROBES:  # own: masks an agent's own concepts; idle: knocks it out (scripted seats too)
+        probes = {a: f"{probe}:{a}" for a in spec.agents if f"{probe}:{a}" in lines}
+        if probes:
+            findings += detect_lazy(eff, probes, margin=margin, probe=probe)
     return findings
 
 
@@ -85,10 +95,10 @@ def _load_subject(subject_dir: Path):
     paths = sorted(p.parent for p in subject_dir.glob("*/seed_*/manifest.json"))
     if not paths:
         raise DatasetError(f"{subject_dir}: no datasets (expected <condition>/seed_<s>/manifest.json)")
-    lines = _condition_lines(paths)
+    lines, policies = _condition_lines(paths)
     if CONTROL not in lines:
         raise DatasetError(f"{subject_dir}: no {CONTROL!r} condition; found {', '.join(lines)}")
-    return lines, load(paths, fields=("actions", "rewards", "events"))
+    return lines, policies, load(paths, fields=("actions", "rewards", "events"))
 
 
 def _graphs(eff, table, lines, spec, chosen, dependency_outcome, out: Path) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -122,7 +132,7 @@ def analyze_subject(
     n_resamples: int = 9999,
 ) -> dict[str, Any]:
     """Effects, graphs, findings and figures of one subject's datasets (module docstring)."""
-    lines, eps = _load_subject(subject_dir)
+    lines, policies, eps = _load_subject(subject_dir)
     spec, name = eps.spec, subject_dir.name
     table = episode_outcomes(eps)
     dep_cols = [dependency_outcome.format(agent=a) for a in spec.agents]
@@ -143,6 +153,8 @@ def analyze_subject(
         "agents": list(spec.agents),
         "episodes": len(table),
         "conditions": {c: list(ls) for c, ls in lines.items()},
+        "policy": policies[CONTROL],
+        "condition_policies": {c: p for c, p in policies.items() if p != policies[CONTROL]},
         "tests": len(eff),
         "correction": correction,
         "control_team_return": float(table.loc[table["condition"] == CONTROL, "team_return"].mean()),
@@ -195,7 +207,7 @@ def analyze_study(out: str | Path, *, name: str = "", log: Callable[[str], Any] 
         lines += [
             f"## {r['subject']} ({r['env_id']}, {r['episodes']} episodes)",
             "",
-            f"Control team return: {r['control_team_return']:.1f}",
+            f"Policy: {r['policy']}. Control team return: {r['control_team_return']:.1f}",
             "",
         ]
         if r.get("roles_text"):
