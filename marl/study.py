@@ -14,9 +14,25 @@ Rules:
   sampling are seeded from the study seed alone (``marl.record`` seeds batch b from (seed, b)), so
   every condition of a subject sees the same episode seeds (common random numbers), and a task
   run anywhere, in any order, writes the same dataset. Torch runs one thread per task.
-- ``probes: [own, about]`` adds the dependency-graph conditions: ``own:<i>`` masks agent i's
-  concepts about itself in its own bottleneck; ``about:<i>><j>`` masks the concepts about agent i
-  in agent j's bottleneck.
+- ``probes: [own, about, idle]`` adds generated conditions: ``own:<i>`` masks agent i's concepts
+  about itself in its own bottleneck; ``about:<i>><j>`` masks the concepts about agent i in agent
+  j's bottleneck (both for the dependency graph; ``own`` also for the lazy-agent test);
+  ``idle:<i>`` knocks agent i out, seating it as the world's scripted ``idle`` (always STAY), for
+  the lazy-agent test that needs no bottleneck.
+
+Mixed teams (``marl.seats``): a subject may seat scripted agents beside the trained ones, e.g.
+
+    subjects:
+      - {name: planted_lazy, checkpoint: runs/x/seed_0, seats: {agent_2: "scripted:free_rider"}}
+
+or, in a ``checkpoints:`` entry (crossed with ``envs:``), ``{name: planted, path: runs/x/seed_0,
+seats: {agent_2: "scripted:idle"}}``. Agents not named are played by the checkpoint; a seat reads ``scripted:ROLE[@EPSILON]``, a role of
+the checkpoint's world. Every seat is checked (agent, role, form) before anything is written. A
+scripted seat has no bottleneck: its recorded predicted/intervened concepts are NaN; a configured
+line that targets it by name is a ``SeatError`` (``all`` means the trained seats); the probes
+``own:<s>`` and ``about:<i>><s>`` are not generated for it, ``about:<s>><j>`` (what trained agents
+know about it) and ``idle:<s>`` are. So the lazy test reaches a planted ``free_rider`` through its
+``idle:`` knock-out.
 """
 
 from __future__ import annotations
@@ -33,12 +49,15 @@ import numpy as np
 import yaml
 
 from envs.config import ConfigError, check_choice, check_range, config_from_dict
+from marl.seats import FILLER, SEAT_FORM, SeatError, check_lines, check_seats, parse_seat
 
-PROBES = ("own", "about")
+PROBES = ("own", "about", "idle")
 CONTROL = "control"
 EVAL_OVERRIDES = {"shaping": False}
 """Applied to a checkpoint's training env config where the key exists: studies measure the task's
 own reward, never the annealed training shaping."""
+CHECKPOINT_KEYS = {"name", "path", "seats"}
+"""Keys of a ``checkpoints:`` entry."""
 REFERENCE_OPS = ("mean", "shuffle")
 """Intervention operations that draw on the control's recorded bottlenecks."""
 
@@ -58,10 +77,18 @@ class Subject:
     """Anything ``marl.loading.load_policy`` accepts: a run, trial or checkpoint directory."""
     env_config: dict[str, Any] | None = None
     """Env config overrides on top of the one the policy was trained with (None: as trained)."""
+    seats: dict[str, str] | None = None
+    """Agent id → ``scripted:ROLE[@EPSILON]``: agents played by the world's scripted role instead of
+    the checkpoint (``marl.seats``; None: the checkpoint plays every agent)."""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
             raise ConfigError(f"subject name {self.name!r} must be letters, digits, '_' or '-'")
+        if self.seats is not None:
+            if not isinstance(self.seats, dict):
+                raise SeatError(f"subject {self.name!r}: seats must map agent ids to {SEAT_FORM}, got {self.seats!r}")
+            for agent, text in self.seats.items():
+                parse_seat(agent, text)
 
 
 @dataclass(frozen=True)
@@ -108,6 +135,9 @@ class StudyConfig:
             raise ConfigError(f"subject names must be unique, got {names}")
         if CONTROL in self.conditions:
             raise ConfigError(f"condition name {CONTROL!r} is reserved for the control, which is always run")
+        for name in self.conditions:
+            if name.partition(":")[0] in PROBES and ":" in name:
+                raise ConfigError(f"condition name {name!r} is reserved for the generated probes ({', '.join(p + ':...' for p in PROBES)})")
         for probe in self.probes:
             check_choice("probes", probe, PROBES)
         check_choice("correction", self.correction, ("holm", "bh", "none"))
@@ -135,8 +165,16 @@ def study_from_dict(data: dict[str, Any], base: Path = Path()) -> StudyConfig:
     if checkpoints is not None and "subjects" in data:
         raise ConfigError("give either subjects or checkpoints (× envs), not both")
     if checkpoints is not None:
+        for c in checkpoints:
+            if not isinstance(c, dict) or not {"name", "path"} <= set(c) or set(c) - CHECKPOINT_KEYS:
+                raise ConfigError(f"each checkpoints entry is a mapping with name, path and optionally seats; got {c!r}")
         data["subjects"] = [
-            {"name": "-".join(filter(None, [c["name"], e.get("name", "")])), "checkpoint": c["path"], "env_config": e.get("config")}
+            {
+                "name": "-".join(filter(None, [c["name"], e.get("name", "")])),
+                "checkpoint": c["path"],
+                "env_config": e.get("config"),
+                "seats": c.get("seats"),
+            }
             for c, e in itertools.product(checkpoints, env_variants)
         ]
     subjects = []
@@ -151,14 +189,31 @@ def study_from_dict(data: dict[str, Any], base: Path = Path()) -> StudyConfig:
     return dataclasses.replace(cfg, conditions={k: tuple(v) for k, v in cfg.conditions.items()})
 
 
-def expand_conditions(cfg: StudyConfig, agents: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
-    """The control, the configured conditions and the generated probes, in that order."""
-    out: dict[str, tuple[str, ...]] = {CONTROL: ()}
-    out.update(cfg.conditions)
+@dataclass(frozen=True)
+class Condition:
+    """What one condition of a subject changes."""
+
+    lines: tuple[str, ...] = ()
+    """Intervention lines (``envs.interventions``) on the trained seats' bottlenecks."""
+    seats: dict[str, str] = field(default_factory=dict)
+    """Seats changed on top of the subject's (the ``idle`` probe: ``{agent: "scripted:idle"}``)."""
+
+
+def expand_conditions(cfg: StudyConfig, agents: tuple[str, ...], scripted: tuple[str, ...] = ()) -> dict[str, Condition]:
+    """The control, the configured conditions and the generated probes, in that order.
+
+    ``scripted`` agents (the subject's scripted seats) have no bottleneck: the probes that would
+    intervene in it (``own:<s>``, ``about:<i>><s>``) are left out; ``about:<s>><j>`` is kept.
+    """
+    trained = [a for a in agents if a not in scripted]
+    out = {CONTROL: Condition()}
+    out.update({name: Condition(lines) for name, lines in cfg.conditions.items()})
     if "own" in cfg.probes:
-        out.update({f"own:{a}": (f"{a}: self.* -> mask",) for a in agents})
+        out.update({f"own:{a}": Condition((f"{a}: self.* -> mask",)) for a in trained})
     if "about" in cfg.probes:
-        out.update({f"about:{i}>{j}": (f"{j}: {i}.* -> mask",) for i in agents for j in agents if i != j})
+        out.update({f"about:{i}>{j}": Condition((f"{j}: {i}.* -> mask",)) for i in agents for j in trained if i != j})
+    if "idle" in cfg.probes:
+        out.update({f"idle:{a}": Condition(seats={a: f"scripted:{FILLER}"}) for a in agents})
     return out
 
 
@@ -177,10 +232,12 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     from analysis.dataset import ConditionInfo
     from marl.loading import load_policy
     from marl.record import policy_info_for, record
+    from marl.seats import seat
 
     torch.set_num_threads(1)
     env = envs.make_batched(task["env_id"], task["env_config"], task["num_envs"])
     policy = load_policy(task["checkpoint"], env, deterministic=task["deterministic"], seed=task["seed"])
+    policy = seat(policy, env, task["seats"], seed=task["seed"])
     lines = tuple(task["lines"])
     reference = np.load(task["reference"]) if task.get("reference") else None
     policy.intervene(lines, reference=reference, seed=task["seed"])
@@ -226,12 +283,21 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
     for subject in cfg.subjects:
         manifest = policy_manifest(subject.checkpoint)
         env = manifest["env_spec"]
-        conditions = expand_conditions(cfg, tuple(env["agents"]))
+        # every seat and every line is checked before anything runs
+        try:
+            scripted = tuple(check_seats(subject.seats, env["env_id"], tuple(env["agents"])))
+        except SeatError as exc:
+            raise SeatError(f"subject {subject.name!r}: {exc}") from None
+        conditions = expand_conditions(cfg, tuple(env["agents"]), scripted)
         concepts = EnvSpec.from_json(env).concepts
-        # every line is parsed (and checked) before anything runs
-        needs_reference = {c: any(iv.op in REFERENCE_OPS for iv in parse_condition(lines, concepts)) for c, lines in conditions.items()}
-        if manifest["policy"] == "baseline" and any(conditions.values()):
-            raise ValueError(f"subject {subject.name!r} is a baseline policy without concepts: only the control can run on it")
+        for name, condition in conditions.items():
+            try:
+                check_lines(condition.lines, scripted)
+            except SeatError as exc:
+                raise SeatError(f"subject {subject.name!r}, condition {name!r}: {exc}") from None
+        needs_reference = {c: any(iv.op in REFERENCE_OPS for iv in parse_condition(v.lines, concepts)) for c, v in conditions.items()}
+        if manifest["policy"] == "baseline" and any(c.lines for c in conditions.values()):
+            raise ValueError(f"subject {subject.name!r} is a baseline policy without concepts: only the control and idle: probes can run")
         base = {
             "subject": subject.name,
             "checkpoint": subject.checkpoint,
@@ -245,13 +311,14 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
         tasks.extend(
             {
                 **base,
-                "condition": condition,
-                "lines": list(lines),
-                "needs_reference": needs_reference[condition],
+                "condition": name,
+                "lines": list(condition.lines),
+                "seats": {**(subject.seats or {}), **condition.seats},
+                "needs_reference": needs_reference[name],
                 "seed": int(seed),
-                "out": str(condition_dir(out, subject.name, condition, seed)),
+                "out": str(condition_dir(out, subject.name, name, seed)),
             }
-            for condition, lines in conditions.items()
+            for name, condition in conditions.items()
             for seed in cfg.seeds
         )
     return sorted(tasks, key=lambda t: t["condition"] != CONTROL)
@@ -303,8 +370,8 @@ def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, addres
     from envs.config import config_to_dict
 
     out = Path(out)
+    tasks = plan_tasks(cfg, out)  # checks every subject, seat and line before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    tasks = plan_tasks(cfg, out)
     if use_ray:
         from marl.train import init_ray
 

@@ -85,7 +85,7 @@ def test_study_config_errors(tiny_policies, tmp_path):
     policy = str(tiny_policies["cooking"])
     with pytest.raises(ConfigError, match=r"unknown field.*colour"):
         study_from_dict({"name": "x", "subjects": [{"name": "s", "checkpoint": policy}], "colour": 1})
-    with pytest.raises(ConfigError, match="probes='teammates' is not allowed; choose one of: own, about"):
+    with pytest.raises(ConfigError, match="probes='teammates' is not allowed; choose one of: own, about, idle"):
         study_from_dict({"name": "x", "subjects": [{"name": "s", "checkpoint": policy}], "probes": ["teammates"]})
     with pytest.raises(ConfigError, match="reserved for the control"):
         study_from_dict({"name": "x", "subjects": [{"name": "s", "checkpoint": policy}], "conditions": {"control": []}})
@@ -106,7 +106,7 @@ def test_baseline_subject_runs_only_the_control(tiny_policies, tmp_path):
     for policy_json in copy.glob("checkpoints/iter_*/policy/policy.json"):
         policy_json.write_text(json.dumps({**json.loads(policy_json.read_text()), "policy": "baseline"}))
     assert policy_manifest(copy)["policy"] == "baseline"
-    with pytest.raises(ValueError, match="baseline policy without concepts: only the control can run"):
+    with pytest.raises(ValueError, match="baseline policy without concepts: only the control and idle: probes can run"):
         run_study(load_study(_write(tmp_path, copy, probes=["own"])), tmp_path / "out", use_ray=False)
 
 
