@@ -8,7 +8,7 @@ from typing import Any
 
 from experiments.commands._options import add_set
 
-help = "record episodes of a policy (scripted:ROLES or checkpoint:PATH) into a dataset directory"
+help = "record episodes of a policy (scripted:ROLES or checkpoint:PATH, optionally with scripted --seat agents) into a dataset directory"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,6 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="intervention on a checkpoint policy's concept bottleneck, repeatable, e.g. 'agent_1: teammates.position -> mask' "
         "(grammar in envs/interventions.py; the study YAML uses the same lines)",
     )
+    parser.add_argument(
+        "--seat",
+        action="append",
+        default=[],
+        metavar="AGENT=scripted:ROLE",
+        help="play AGENT by the world's scripted ROLE beside a checkpoint policy, repeatable, e.g. agent_2=scripted:free_rider "
+        "(a mixed team, marl/seats.py; the study YAML's seats are the same)",
+    )
     parser.add_argument("--reference", nargs="+", metavar="DATASET", help="un-intervened recordings of the policy, for mean and shuffle")
     parser.add_argument("--no-obs", action="store_true", help="do not store observations (concepts, events and actions only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,20 +57,48 @@ def env_config(env_id: str, layout: str | None, overrides: list[str]) -> dict[st
     return config
 
 
+def seats_from_args(texts: list[str]) -> dict[str, str]:
+    """``--seat AGENT=scripted:ROLE`` values as a seat spec (forms checked by ``marl.seats.parse_seat``)."""
+    from marl.seats import SeatError, parse_seat
+
+    seats: dict[str, str] = {}
+    for text in texts:
+        agent, sep, spec = (part.strip() for part in text.partition("="))
+        if not sep:
+            raise SeatError(f"--seat {text!r}: write AGENT=scripted:ROLE, e.g. agent_2=scripted:free_rider")
+        if agent in seats:
+            raise SeatError(f"--seat names {agent} twice")
+        parse_seat(agent, spec)
+        seats[agent] = spec
+    return seats
+
+
 def _policy(args: argparse.Namespace, config: dict[str, Any]) -> tuple[Any, Any]:
-    """(policy, manifest entry): the spec string, or a checkpoint policy carrying the ``--intervene`` lines."""
-    if not args.intervene:
+    """(policy, manifest entry): the spec string, or a checkpoint policy carrying the ``--seat`` and
+    ``--intervene`` options; every seat and line is checked here, before anything is written."""
+    if not args.intervene and not args.seat:
         return args.policy, None
     from pathlib import Path
 
     import envs
+    from marl.loading import policy_manifest
     from marl.record import policy_info_for, resolve_policy
+    from marl.seats import SeatError, check_seats, seat
     from marl.study import reference_pool
 
-    if not args.policy.startswith("checkpoint:"):
-        raise ValueError(f"--intervene needs a checkpoint:PATH policy with a concept bottleneck, got {args.policy!r}")
+    seats = seats_from_args(args.seat)
+    for flag, used in (("--intervene", args.intervene), ("--seat", seats)):
+        if used and not args.policy.startswith("checkpoint:"):
+            raise ValueError(f"{flag} needs a checkpoint:PATH policy, got {args.policy!r}")
+    if seats:
+        trained_in = policy_manifest(args.policy.partition(":")[2])["env_spec"]["env_id"]
+        if trained_in != args.env:
+            raise SeatError(
+                f"--seat: {args.policy} is a {trained_in} policy, but --env is {args.env}; seats take roles of the policy's world"
+            )
     env = envs.make_batched(args.env, config, args.num_envs)
-    policy = resolve_policy(args.policy, env, args.seed)
+    check_seats(seats, env.spec.env_id, env.spec.agents)
+    policy = seat(resolve_policy(args.policy, env, args.seed), env, seats, seed=args.seed)
     reference = reference_pool([Path(p) for p in args.reference]) if args.reference else None
     policy.intervene(args.intervene, reference=reference, seed=args.seed)
     return policy, policy_info_for(args.policy, env, policy)
