@@ -232,16 +232,30 @@ class ObservationLayout:
     channel_high: tuple[int, ...] = ()
     """Largest value of each channel, in order (empty: every channel may reach ``high``). Models
     divide each channel by its own high, so binary channels stay at 1 beside a 0..20 timer."""
+    vector: tuple[str, ...] = ()
+    """Names of the values of a vector packed into the *last* channel, one per cell in row-major
+    order (the cells after the last value hold 0), e.g. Cleanup's roster beside its window. Models
+    read it as a vector, not as a grid. Empty: no vector, every channel is a grid."""
+    vector_high: tuple[int, ...] = ()
+    """Largest value of each vector entry (the last channel's ``channel_high`` is their maximum)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "shape", tuple(int(x) for x in self.shape))
         object.__setattr__(self, "channels", tuple(self.channels))
         object.__setattr__(self, "channel_high", tuple(int(x) for x in self.channel_high))
+        object.__setattr__(self, "vector", tuple(self.vector))
+        object.__setattr__(self, "vector_high", tuple(int(x) for x in self.vector_high))
         if self.shape[-1] != len(self.channels):
             raise ValueError(f"observation has {self.shape[-1]} channels but {len(self.channels)} names")
         if self.channel_high and (len(self.channel_high) != len(self.channels) or max(self.channel_high) > self.high):
             raise ValueError(
                 f"channel_high needs one value in [0, high={self.high}] per channel ({len(self.channels)}), got {self.channel_high}"
+            )
+        cells = int(np.prod(self.shape[:-1]))
+        if len(self.vector) > cells or len(self.vector_high) != len(self.vector) or max(self.vector_high, default=0) > self.high:
+            raise ValueError(
+                f"a vector of {len(self.vector)} values needs one vector_high in [0, high={self.high}] each and at most "
+                f"{cells} cells (shape {self.shape}); got vector_high {self.vector_high}"
             )
 
     def highs(self) -> tuple[int, ...]:
@@ -289,7 +303,7 @@ class EnvSpec:
             "action_names": list(self.action_names),
             "observation": {
                 **asdict(self.observation),
-                **{k: list(getattr(self.observation, k)) for k in ("shape", "channels", "channel_high")},
+                **{k: list(getattr(self.observation, k)) for k in ("shape", "channels", "channel_high", "vector", "vector_high")},
             },
             "concepts": self.concepts.to_json(),
             "events": [asdict(e) for e in self.events],

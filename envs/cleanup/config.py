@@ -29,6 +29,9 @@ import numpy as np
 from envs.cleanup.maps import parse_map
 from envs.config import ConfigError, check_choice, check_range
 
+OBJECT_CONCEPTS = ("nearest", "regions")
+"""Values of ``Config.object_concepts`` (``envs.cleanup.concepts``)."""
+
 _CLASSIC: dict[str, Any] = {
     "num_agents": 5,
     "map": "classic",
@@ -53,6 +56,8 @@ _CLASSIC: dict[str, Any] = {
     "apple_reward": 1.0,
     "clean_reward": 0.0,
     "nearest_k": 5,
+    "object_concepts": "nearest",
+    "roster": False,
 }
 _MELTINGPOT = {
     **_CLASSIC,
@@ -130,7 +135,15 @@ class Config:
     clean_reward: float | None = None
     """Reward to an agent for each waste cell its cleaning beam removes."""
     nearest_k: int | None = None
-    """How many nearest apples and nearest waste cells each agent's concepts hold."""
+    """How many nearest apples and nearest waste cells each agent's concepts hold (``object_concepts: nearest``)."""
+    object_concepts: str | None = None
+    """How apples and waste enter the concepts: ``nearest`` (the k nearest positions, the paper's) or
+    ``regions`` (shares in the viewer's window cones and beam footprints, knowable from its view);
+    see ``envs.cleanup.concepts``."""
+    roster: bool | None = None
+    """If true, the observation adds the roster: every agent's cell, facing and cell kind and the two
+    gauges (waste density, apples standing) as vector channels beside the window, so the agent and
+    env concepts are knowable (``envs.cleanup.observe``)."""
 
     def __post_init__(self) -> None:
         check_choice("preset", self.preset, PRESETS)
@@ -152,6 +165,7 @@ class Config:
         for name in ("waste_start_step", "removal_steps", "penalty_cooldown", "clean_cooldown"):
             check_range(name, getattr(self, name), 0)
         check_range("nearest_k", self.nearest_k, 1, 50)
+        check_choice("object_concepts", self.object_concepts, OBJECT_CONCEPTS)
         for name in ("apple_growth", "waste_spawn_prob", "initial_waste", "initial_apples", "restoration_threshold", "depletion_threshold"):
             check_range(name, getattr(self, name), 0.0, 1.0)
         if self.depletion_threshold <= self.restoration_threshold:

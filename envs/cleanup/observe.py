@@ -13,6 +13,17 @@ from the agent channel at the centre. Cells beyond the map read as wall. An agen
 ``orchard`` (cells where apples can grow) · ``agent_up`` ``agent_right`` ``agent_down``
 ``agent_left`` (an agent in play facing that way; the viewer itself at the centre).
 
+With ``Config.roster`` a last channel, ``roster``, holds a vector packed into the window's cells in
+row-major order (``ObservationLayout.vector``; the cells after its last value hold 0), so that the
+global concepts are knowable (the concept-bottleneck paper gives its agents their own position and orientation as
+vector inputs; the roster gives every agent's, as a team radio would). Per agent ``agent_j``:
+``agent_j.col`` and ``agent_j.row`` (map cell + 1; 0 while removed), ``agent_j.up`` ..
+``agent_j.left`` (its facing, one-hot), ``agent_j.in_river``, ``agent_j.in_orchard`` and
+``agent_j.removed`` (0/1); then ``waste_density`` and ``apples`` (waste cells / river cells and
+apples / orchard cells, x 255, rounded). Every agent and env concept is a linear function of it.
+A removed agent's window is zeros, its roster is not. 9 values per agent and 2 gauges must fit in
+the window's cells: 5 agents need ``view_radius`` >= 3, 10 agents >= 5.
+
 Windows are cut with one fancy index into a strided view of the canvas (a block copy per agent),
 so the cost is one memory pass over the output.
 """
@@ -68,6 +79,33 @@ class Windows:
             writeable=False,
         )
         return view[env, pos - self.corner]
+
+
+class Roster:
+    """The roster (module docstring): (K, V) uint8, the same for every viewer of an env."""
+
+    FIELDS = ("col", "row", "up", "right", "down", "left", "in_river", "in_orchard", "removed")
+
+    def __init__(self, geo: Geometry, agents: tuple[str, ...]) -> None:
+        h, w = geo.cmap.height, geo.cmap.width
+        self.names = (*(f"{a}.{f}" for a in agents for f in self.FIELDS), "waste_density", "apples")
+        self.highs = ((w, h) + (1,) * (len(self.FIELDS) - 2)) * len(agents) + (255, 255)
+        rows, cols = geo.row_col(np.arange(geo.cells))
+        table = np.zeros((geo.cells, len(self.FIELDS)), dtype=np.uint8)  # per cell: the fields but facing
+        on_map = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w) & ~geo.wall
+        table[on_map, 0], table[on_map, 1] = cols[on_map] + 1, rows[on_map] + 1
+        table[:, 6], table[:, 7] = geo.in_river, geo.in_orchard
+        table[geo.nowhere, 8] = 1
+        self.table = table
+        self.river, self.orchard = geo.river, geo.orchard
+
+    def __call__(self, canvas: np.ndarray, pos: np.ndarray, facing: np.ndarray) -> np.ndarray:
+        k = len(pos)
+        out = np.take(self.table, pos, axis=0)  # (K, N, 9); ``nowhere`` says removed
+        np.put_along_axis(out, facing[..., None] + 2, 1, axis=-1)
+        pairs = ((self.river, WASTE_CH), (self.orchard, APPLE_CH))
+        gauges = [canvas[:, cells, ch].mean(axis=1) if len(cells) else np.zeros(k) for cells, ch in pairs]
+        return np.concatenate([out.reshape(k, -1), np.rint(np.stack(gauges, axis=1) * 255).astype(np.uint8)], axis=1)
 
 
 def paint_agents(canvas: np.ndarray, env: np.ndarray, pos: np.ndarray, facing: np.ndarray | None, value: int) -> None:

@@ -40,11 +40,11 @@ import numpy as np
 
 from envs.cleanup import render
 from envs.cleanup.beams import ray_offsets, trace
-from envs.cleanup.concepts import ConceptTables, concept_set
+from envs.cleanup.concepts import ConceptTables, Regions, concept_set
 from envs.cleanup.config import Config
 from envs.cleanup.maps import APPLE, WASTE, Geometry, parse_map
-from envs.cleanup.observe import APPLE_CH, CHANNELS, WALL_CH, WASTE_CH, Windows, paint_agents, static_canvas
-from envs.config import config_to_dict
+from envs.cleanup.observe import APPLE_CH, CHANNELS, WALL_CH, WASTE_CH, Roster, Windows, paint_agents, static_canvas
+from envs.config import ConfigError, config_to_dict
 from envs.render import DIRECTIONS
 from envs.spec import EnvSpec, EventSpec, ObservationLayout
 
@@ -129,27 +129,42 @@ class World:
         self.rays = ray_offsets(cfg.beam_length, cfg.beam_width, geo.wp)  # (4, W, L)
         self.static = static_canvas(geo)
         self._tables(geo)
-        self.concept_tables = ConceptTables(geo, n, cfg.nearest_k, removal=cfg.removal_steps > 0)
+        regions = Regions(geo, cfg.view_radius, self.rays) if cfg.object_concepts == "regions" else None
+        self.concept_tables = ConceptTables(geo, n, cfg.nearest_k, removal=cfg.removal_steps > 0, regions=regions)
         self.reward_weights = np.zeros(len(Event), dtype=np.float32)
         self.reward_weights[[ATE, CLEANED, FIRED_PEN, HIT_BY]] = (cfg.apple_reward, cfg.clean_reward, -cfg.penalty_cost, -cfg.penalty_fine)
         self.offdiag = ~np.eye(n, dtype=bool)
         agents = tuple(f"agent_{i}" for i in range(n))
-        size = 2 * cfg.view_radius + 1
+        self.roster = Roster(geo, agents) if cfg.roster else None
         self.spec = EnvSpec(
             env_id="cleanup",
             agents=agents,
             action_names=tuple(a.name for a in Action),
-            observation=ObservationLayout(
-                mode="egocentric",
-                shape=(size, size, len(CHANNELS)),
-                channels=CHANNELS,
-                high=1,
-                description=f"north-up (not rotated) {size}x{size} window centred on the agent; beyond the map reads as wall; "
-                "agents in the channel of their facing (the viewer at the centre); all zeros while removed",
-            ),
-            concepts=concept_set(agents, cfg.nearest_k),
+            observation=self._layout(),
+            concepts=concept_set(agents, cfg.nearest_k, cfg.object_concepts),
             events=EVENTS,
             config=config_to_dict(cfg),
+        )
+
+    def _layout(self) -> ObservationLayout:
+        size, roster = 2 * self.config.view_radius + 1, self.roster
+        channels = CHANNELS + (("roster",) if roster else ())
+        if roster and len(roster.names) > size * size:
+            raise ConfigError(
+                f"the roster of {self.num_agents} agents needs {len(roster.names)} cells of the window; "
+                f"view_radius={self.config.view_radius} has {size * size}: raise view_radius"
+            )
+        return ObservationLayout(
+            mode="egocentric",
+            shape=(size, size, len(channels)),
+            channels=channels,
+            high=255 if roster else 1,
+            channel_high=(1,) * len(CHANNELS) + (max(roster.highs),) if roster else (),
+            vector=roster.names if roster else (),
+            vector_high=roster.highs if roster else (),
+            description=f"north-up (not rotated) {size}x{size} window centred on the agent; beyond the map reads as wall; "
+            "agents in the channel of their facing (the viewer at the centre); the window is all zeros while removed"
+            + ("; the last channel packs the roster, row-major (envs.cleanup.observe)" if roster else ""),
         )
 
     def _tables(self, geo: Geometry) -> None:
@@ -381,7 +396,14 @@ class World:
             out = state.removed > 0
             if np.count_nonzero(out):
                 obs[out] = 0
-        return obs
+        if self.roster is None:
+            return obs
+        roster = self.roster(state.canvas, state.pos, state.facing)  # (K, V)
+        k, n, h, w, c = obs.shape
+        full = np.zeros((k, n, h, w, c + 1), dtype=np.uint8)
+        full[..., :c] = obs
+        full[..., c].reshape(k, n, h * w)[:, :, : roster.shape[1]] = roster[:, None, :]
+        return full
 
     def concepts(self, state: State) -> np.ndarray:
         return self.concept_tables(state.canvas, state.pos, state.facing, state.removed)
