@@ -83,12 +83,14 @@ def _module_spec(cfg: TrainConfig, spec: envs.EnvSpec) -> MultiRLModuleSpec:
         spec.concepts,
         bottleneck_mode=m.bottleneck_mode,
         residual_dim=m.residual_dim,
+        concept_training=m.concept_training,
         conv_channels=m.conv_channels,
         conv_stride=m.conv_stride,
         hidden=m.hidden,
         head_hidden=m.head_hidden,
         num_agents_onehot=spec.num_agents if shared else 0,
         obs_high=spec.observation.highs(),
+        vector_high=spec.observation.vector_high,
     )
     cls = MODULE_CLASSES[cfg.policy]
     return MultiRLModuleSpec(

@@ -22,6 +22,7 @@ from envs.config import ConfigError, check_choice, check_range, config_from_dict
 POLICIES = ("cbp", "baseline")
 SHARING = ("independent", "shared")
 SAMPLERS = ("fast", "rllib")
+CONCEPT_TRAINING = ("joint", "detached")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ class ModelConfig:
 
     bottleneck_mode: str = "logits"
     """How predicted concepts feed the heads: ``logits`` or ``probs``."""
+    concept_training: str = "joint"
+    """``joint`` (the paper's: PPO's gradient and the concept loss both train the encoder and the concept
+    layer) or ``detached`` (the heads read the concepts detached, so the encoder and the concept layer
+    learn from the concept loss alone: predictions PPO cannot bend away from the truth; Koh et al.
+    2020's sequential training, run concurrently). The baseline has no concept loss and ignores it."""
     residual_dim: int = 0
     """Width of the free, unsupervised channel beside the concepts (0: none; leakage trade-off)."""
     conv_channels: tuple[int, ...] = ()
@@ -43,6 +49,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_choice("model.bottleneck_mode", self.bottleneck_mode, ("logits", "probs"))
+        check_choice("model.concept_training", self.concept_training, CONCEPT_TRAINING)
         check_range("model.residual_dim", self.residual_dim, 0)
         check_range("model.conv_stride", self.conv_stride, 1)
         if not self.hidden:

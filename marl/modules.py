@@ -9,10 +9,21 @@ Concept bottleneck (Grupen et al. 2022; REFERENCE §3)::
       → policy head (B, A) and value head (B,) that see only [bottleneck | residual | agent one-hot]
 
 Options (``model_config``, see ``module_config``):
+- ``concept_training`` (default ``joint``, the paper's): with ``detached`` the heads read the
+  bottleneck (and the residual's features) detached, so PPO's gradient stops at the heads and the
+  encoder and concept layer learn from the concept loss alone. Joint training lets PPO bend the
+  predictions (a scalar concept the policy finds useful at another value drifts from the truth);
+  detached training keeps them what the loss says they are.
 - ``residual_dim`` (default 0): a small free channel from the features to the heads that the
   concept loss does not supervise. It can help the return, but information the agent uses can
   then bypass the concepts ("leakage"), which weakens what interventions on concepts can show.
   Off by default; interventions never touch it.
+- ``vector_high``: the observation's last channel (before the agent index) packs a vector of
+  V = len(vector_high) values into its first V cells (``ObservationLayout.vector``, e.g. Cleanup's
+  roster); it is read as a vector, each value divided by its high, and joins the flattened (or
+  convolved) grid at the encoder's input and the encoder's output: the concept layer sees it
+  directly, so concepts that are linear in it (Cleanup's agent and env concepts) are linear in its
+  input.
 - ``num_agents_onehot``: with shared parameters one module acts for every agent, so it must know
   which one it is: the observation then carries one extra uint8 channel holding the agent index
   (``add_index_channel``), read back as a one-hot that goes to the encoder and, being identity and
@@ -54,12 +65,14 @@ def module_config(
     *,
     bottleneck_mode: str = "logits",
     residual_dim: int = 0,
+    concept_training: str = "joint",
     conv_channels: tuple[int, ...] = (),
     conv_stride: int = 1,
     hidden: tuple[int, ...] = (128, 128),
     head_hidden: tuple[int, ...] = (64,),
     num_agents_onehot: int = 0,
     obs_high: int | Sequence[int] = 1,
+    vector_high: Sequence[int] = (),
 ) -> dict[str, Any]:
     """The ``model_config`` dict both module classes read (JSON-able: it goes into checkpoints)."""
     if bottleneck_mode not in BOTTLENECK_MODES:
@@ -68,12 +81,14 @@ def module_config(
         "concepts": concepts.to_json(),
         "bottleneck_mode": bottleneck_mode,
         "residual_dim": int(residual_dim),
+        "concept_training": concept_training,
         "conv_channels": list(conv_channels),
         "conv_stride": int(conv_stride),
         "hidden": list(hidden),
         "head_hidden": list(head_hidden),
         "num_agents_onehot": int(num_agents_onehot),
         "obs_high": [int(x) for x in obs_high] if isinstance(obs_high, Sequence) else int(obs_high),
+        "vector_high": [int(x) for x in vector_high],
     }
 
 
@@ -103,20 +118,25 @@ class ConceptBottleneckModule(TorchRLModule, ValueFunctionAPI):
         self.concept_set = ConceptSet.from_json(cfg["concepts"])
         self.index = ConceptIndex(self.concept_set)
         self.mode = cfg["bottleneck_mode"]
+        self.detached = self.supervised and cfg.get("concept_training", "joint") == "detached"
         self.n_onehot = int(cfg["num_agents_onehot"])
+        vector_high = torch.as_tensor(cfg.get("vector_high", []), dtype=torch.float32)
+        self.n_vector = len(vector_high)
         h, w, c = self.observation_space.shape
         c_in = c - (1 if self.n_onehot else 0)
         high = torch.as_tensor(cfg["obs_high"], dtype=torch.float32).clamp(min=1).expand(c_in)
-        self.register_buffer("obs_scale", 1.0 / high, persistent=False)  # per channel, last axis
+        c_in -= 1 if self.n_vector else 0
+        self.register_buffer("obs_scale", 1.0 / high[:c_in], persistent=False)  # per grid channel, last axis
+        self.register_buffer("vector_scale", 1.0 / vector_high.clamp(min=1), persistent=False)
         convs: list[nn.Module] = []
         stride = int(cfg.get("conv_stride", 1))
         for ch in cfg["conv_channels"]:
             convs += [nn.Conv2d(c_in, ch, 3, stride=stride, padding=1), nn.ReLU()]
             c_in, h, w = ch, (h - 1) // stride + 1, (w - 1) // stride + 1
         self.conv = nn.Sequential(*convs)
-        self.encoder = _mlp([h * w * c_in + self.n_onehot, *cfg["hidden"]], activate_last=True)
+        self.encoder = _mlp([h * w * c_in + self.n_vector + self.n_onehot, *cfg["hidden"]], activate_last=True)
         width = self.concept_set.pred_dim
-        self.concept_head = nn.Linear(cfg["hidden"][-1] if cfg["hidden"] else h * w * c_in + self.n_onehot, width)
+        self.concept_head = nn.Linear(cfg["hidden"][-1] + self.n_vector, width)
         self.residual = nn.Linear(self.concept_head.in_features, cfg["residual_dim"]) if cfg["residual_dim"] else None
         head_in = width + int(cfg["residual_dim"]) + self.n_onehot
         self.pi = _mlp([head_in, *cfg["head_hidden"], int(self.action_space.n)], activate_last=False)
@@ -129,13 +149,15 @@ class ConceptBottleneckModule(TorchRLModule, ValueFunctionAPI):
         if self.n_onehot:
             onehot = nn.functional.one_hot(obs[:, 0, 0, -1].long(), self.n_onehot).float()
             obs = obs[..., :-1]
+        parts = []
+        if self.n_vector:
+            parts.append(obs[..., -1].reshape(obs.shape[0], -1)[:, : self.n_vector].float() * self.vector_scale)
+            obs = obs[..., :-1]
         x = obs.float() * self.obs_scale
         if len(self.conv):
             x = self.conv(x.permute(0, 3, 1, 2))
-        x = x.reshape(x.shape[0], -1)
-        if onehot is not None:
-            x = torch.cat([x, onehot], dim=-1)
-        return self.encoder(x), onehot
+        x = torch.cat([x.reshape(x.shape[0], -1), *parts, *([onehot] if onehot is not None else [])], dim=-1)
+        return torch.cat([self.encoder(x), *parts], dim=-1), onehot
 
     def head_input(self, bottleneck: torch.Tensor, feats: torch.Tensor, onehot: torch.Tensor | None) -> torch.Tensor:
         parts = [bottleneck]
@@ -152,7 +174,8 @@ class ConceptBottleneckModule(TorchRLModule, ValueFunctionAPI):
     def _forward(self, batch: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         feats, onehot = self.features(batch[Columns.OBS])
         logits = self.concept_head(feats)
-        emb = self.head_input(self.bottleneck_of(logits), feats, onehot)
+        seen, seen_feats = (logits.detach(), feats.detach()) if self.detached else (logits, feats)
+        emb = self.head_input(self.bottleneck_of(seen), seen_feats, onehot)
         out = {Columns.ACTION_DIST_INPUTS: self.pi(emb), Columns.EMBEDDINGS: emb}
         if self.supervised:
             out[CONCEPT_LOGITS] = logits
