@@ -37,9 +37,10 @@ def dependency_graph(
     *,
     outcome: str = "return_{agent}",
 ) -> nx.DiGraph:
-    """Directed graph over ``agents`` from conditions classified as ``own``/``about`` probes.
+    """Directed graph over ``agents`` from conditions classified as ``own``/``about`` probes and ``idle`` knock-outs.
 
-    ``probes`` maps a condition id to ``(kind, about_agent, target_agent)``; ``outcome`` is a
+    ``probes`` maps a condition id to ``(kind, about_agent, target_agent)``; ``own`` (i's own
+    concepts masked) and ``idle`` (i seated idle) affect every other agent, ``about`` the target; ``outcome`` is a
     column template with ``{agent}`` for the affected agent j. Only significant edges are kept;
     a node's ``self_diff`` is the effect of masking its own concepts on its own outcome.
     """
@@ -47,7 +48,7 @@ def dependency_graph(
     graph.add_nodes_from(agents)
     rows = effect_table.set_index(["condition", "outcome"])
     for condition, (kind, about, target) in probes.items():
-        affected = [a for a in agents if a != about] if kind == "own" else [target]
+        affected = [a for a in agents if a != about] if kind in ("own", "idle") else [target]
         if kind == "own" and (condition, outcome.format(agent=about)) in rows.index:
             graph.nodes[about]["self_diff"] = float(rows.loc[(condition, outcome.format(agent=about)), "diff"])
         for j in affected:

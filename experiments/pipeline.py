@@ -84,7 +84,10 @@ class ExperimentConfig:
     gif_max_frames: int = 200
     """Frames kept in a GIF (long episodes are subsampled evenly)."""
     study: dict[str, Any] | None = None
-    """``marl.study.StudyConfig`` fields except name and subjects (None: no study)."""
+    """``marl.study.StudyConfig`` fields except name and subjects (None: no study), and two of the
+    experiment's own: ``runs`` (the concept-bottleneck runs whose trials are the subjects; default
+    all) and ``planted`` (a list of ``{name, seats, seeds}``: each named trial also enters the study
+    with scripted agents seated, ``marl.seats``, e.g. a planted idle agent to validate the lazy test)."""
     behaviour: BehaviourSpec | None = None
     """The behaviour analysis (None: none)."""
 
@@ -99,6 +102,11 @@ class ExperimentConfig:
             raise ConfigError(f"behaviour.run={self.behaviour.run!r} is not allowed; choose one of: {', '.join(names)}")
         if self.study and {"name", "subjects", "checkpoints"} & set(self.study):
             raise ConfigError("study: name and subjects come from the experiment; give conditions, probes, seeds, episodes ...")
+        if self.study and set(self.study.get("runs") or ()) - set(names):
+            raise ConfigError(f"study.runs={self.study['runs']} is not allowed; choose among: {', '.join(names)}")
+        for plant in (self.study or {}).get("planted") or ():
+            if not isinstance(plant, dict) or not plant.get("name") or not isinstance(plant.get("seats"), dict):
+                raise ConfigError(f"study.planted entries need a name and seats ({{agent_2: 'scripted:idle'}}), got {plant!r}")
 
 
 def load_experiment(path: str | Path, overrides: list[str] | None = None, runs: list[str] | None = None) -> tuple[ExperimentConfig, Path]:

@@ -131,15 +131,28 @@ def gif(trial: Path, env_id: str, env_config: dict, path: Path, max_frames: int)
     return save_gif(evenly_spaced(frames, max_frames), path, fps=8)
 
 
-def _cbp_subjects(trials: Trials) -> list[dict[str, str]]:
+def _cbp_subjects(trials: Trials, runs: list[str] | None = None, planted: list[dict] | None = None) -> list[dict[str, Any]]:
+    """Every trial of the concept-bottleneck runs (``runs``: only these), and the planted variants of each.
+
+    A planted variant (``{name, seats, seeds}``) seats scripted agents in a trial (``marl.seats``);
+    ``seeds`` (default: all) names the trials that get it.
+    """
     from marl.loading import policy_manifest
 
-    return [
-        {"name": f"{run}_seed{seed}", "checkpoint": str(trial)}
-        for run, seeds in trials.items()
-        for seed, trial in seeds.items()
-        if policy_manifest(trial)["policy"] == "cbp"
-    ]
+    subjects = []
+    for run, seeds in trials.items():
+        if runs is not None and run not in runs:
+            continue
+        for seed, trial in seeds.items():
+            if policy_manifest(trial)["policy"] != "cbp":
+                continue
+            subjects.append({"name": f"{run}_seed{seed}", "checkpoint": str(trial)})
+            subjects += [
+                {"name": f"{run}_seed{seed}_{plant['name']}", "checkpoint": str(trial), "seats": dict(plant["seats"])}
+                for plant in planted or []
+                if seed in plant.get("seeds", seeds)
+            ]
+    return subjects
 
 
 def study(cfg: ExperimentConfig, trials: Trials, out: Path, address: str | None, log: Log) -> str:
@@ -148,10 +161,11 @@ def study(cfg: ExperimentConfig, trials: Trials, out: Path, address: str | None,
 
     if cfg.study is None:
         return "skipped: no study configured"
-    subjects = _cbp_subjects(trials)
+    fields = {k: v for k, v in cfg.study.items() if k not in ("runs", "planted")}
+    subjects = _cbp_subjects(trials, cfg.study.get("runs"), cfg.study.get("planted"))
     if not subjects:
         return "skipped: no concept-bottleneck run to intervene on"
-    study_cfg = study_from_dict({**cfg.study, "name": cfg.name, "subjects": subjects})
+    study_cfg = study_from_dict({**fields, "name": cfg.name, "subjects": subjects})
     summary = run_study(study_cfg, out / "study", address=address, log=log)
     return f"{len(summary['subjects'])} subject(s)"
 
