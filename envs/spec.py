@@ -279,8 +279,12 @@ class EnvSpec:
     """How the team's return is formed from the agents' rewards: ``sum`` (each agent earns its own,
     e.g. Cleanup's collective return) or ``mean`` (every agent receives the team's reward, e.g. the
     cooking delivery reward; the mean recovers it, and averages any per-agent shaping)."""
+    grid: tuple[int, ...] = ()
+    """(rows, cols) of the map that position concepts are normalised over (x = col / (cols - 1),
+    y = row / (rows - 1)), so errors can be read in cells; empty where unknown."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "grid", tuple(int(x) for x in self.grid))
         if self.team_reward not in TEAM_REWARDS:
             raise ValueError(f"team_reward={self.team_reward!r} is not allowed; choose one of: {', '.join(TEAM_REWARDS)}")
 
@@ -309,6 +313,7 @@ class EnvSpec:
             "events": [asdict(e) for e in self.events],
             "config": self.config,
             "team_reward": self.team_reward,
+            "grid": list(self.grid),
         }
 
     @classmethod
@@ -323,6 +328,7 @@ class EnvSpec:
                 events=tuple(EventSpec(**e) for e in data["events"]),
                 config=dict(data.get("config", {})),
                 team_reward=data.get("team_reward", "sum"),
+                grid=tuple(data.get("grid", ())),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed env spec: missing or bad field {exc}") from exc

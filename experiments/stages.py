@@ -7,6 +7,7 @@ a short note for ``experiment.json`` ("skipped: ..." when it had nothing to do).
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,9 @@ def evaluate(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
             target = trial / "eval.json"
             if target.exists() and json.loads(target.read_text()).get("iteration") == manifest["iteration"]:
                 continue
-            result = _evaluate_trial(trial, env_id, env_config, manifest, cfg.eval_episodes, out / "eval" / f"{run}_seed{seed}")
+            data = out / "eval" / f"{run}_seed{seed}"
+            shutil.rmtree(data, ignore_errors=True)  # episodes of an earlier checkpoint (or an interrupted evaluation) are stale
+            result = _evaluate_trial(trial, env_id, env_config, manifest, cfg.eval_episodes, data)
             target.write_text(json.dumps(result, indent=2))
             log(
                 f"{run} seed {seed}: team return {result['team_return_mean']:.1f} ± {result['team_return_std']:.1f}"
@@ -97,8 +100,9 @@ def _evaluate_trial(trial: Path, env_id: str, env_config: dict, manifest: dict, 
     accuracy = None
     if eps.predicted is not None:
         mode = manifest["model_config"]["bottleneck_mode"]
-        acc = concept_accuracy(eps.predicted[eps.mask], eps.concepts[eps.mask], eps.spec.concepts, mode)
+        acc = concept_accuracy(eps.predicted[eps.mask], eps.concepts[eps.mask], eps.spec.concepts, mode, eps.spec.grid)
         accuracy = {k: acc[k] for k in ("binary_acc", "categorical_acc", "regression_mse") if k in acc}
+        accuracy["per_concept"] = per_concept(acc, eps.spec.concepts)
     return {
         "episodes": len(team),
         "team_return_mean": float(team.mean()),
@@ -113,6 +117,18 @@ def _evaluate_trial(trial: Path, env_id: str, env_config: dict, manifest: dict, 
         "env_id": env_id,
         "env_config": env_config,
     }
+
+
+def per_concept(acc: dict[str, float], concepts: Any) -> dict[str, dict[str, Any]]:
+    """``concept_accuracy``'s per-concept figures as {name: {kind, accuracy | mse [, error_cells]}}."""
+    out = {}
+    for spec in concepts.specs:
+        entry: dict[str, Any] = {"kind": spec.kind.value}
+        for key, field in (("acc", "accuracy"), ("mse", "mse"), ("cells", "error_cells")):
+            if f"{key}/{spec.name}" in acc:
+                entry[field] = acc[f"{key}/{spec.name}"]
+        out[spec.name] = entry
+    return out
 
 
 def gif(trial: Path, env_id: str, env_config: dict, path: Path, max_frames: int) -> Path:

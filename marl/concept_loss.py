@@ -151,11 +151,15 @@ def concept_loss(
     return total, metrics
 
 
-def concept_accuracy(bottleneck: np.ndarray, gt: np.ndarray, concepts: ConceptSet, mode: str) -> dict[str, float]:
+def concept_accuracy(
+    bottleneck: np.ndarray, gt: np.ndarray, concepts: ConceptSet, mode: str, grid: tuple[int, ...] = ()
+) -> dict[str, float]:
     """Accuracy / MSE of predicted bottlenecks (..., P) (in ``mode``) against ground truth (..., D).
 
     Returns ``binary_acc``, ``categorical_acc``, ``regression_mse`` and per-concept ``acc/NAME`` /
-    ``mse/NAME``, everything averaged over all leading axes.
+    ``mse/NAME``, everything averaged over all leading axes. With the world's ``grid`` (rows, cols;
+    ``EnvSpec.grid``) also ``cells/NAME`` per position concept: the mean distance in cells between
+    predicted and true position over the steps where the object exists (NaN if it never does).
     """
     index = ConceptIndex(concepts)
     z = np.asarray(bottleneck, np.float32).reshape(-1, concepts.pred_dim)
@@ -177,4 +181,11 @@ def concept_accuracy(bottleneck: np.ndarray, gt: np.ndarray, concepts: ConceptSe
         out["regression_mse"] = float(sq.mean())
         per = np.bincount(index.reg_owner, weights=sq.mean(0), minlength=len(index.regression)) / np.bincount(index.reg_owner)
         out.update({f"mse/{n}": float(v) for n, v in zip(index.regression, per)})
+    if grid:
+        cells = np.array([grid[1] - 1, grid[0] - 1], dtype=np.float32)  # x spans the columns, y the rows
+        for spec in concepts.of_kind(ConceptKind.POSITION):
+            true, pred = g[:, concepts.gt_slices[spec.name]], z[:, concepts.pred_slices[spec.name]]
+            present = (true >= 0).all(axis=1)
+            dist = np.linalg.norm((pred[present] - true[present]) * cells, axis=1)
+            out[f"cells/{spec.name}"] = float(dist.mean()) if present.any() else float("nan")
     return out

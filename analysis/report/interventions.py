@@ -23,6 +23,9 @@ import pandas as pd
 from analysis.report import html as H
 from analysis.report import numbers as fmt
 from analysis.report.collect import RunDir, Subject
+from analysis.report.training import concept_figure
+from envs.interventions import parse_condition
+from envs.spec import ConceptKind, ConceptSet, ConceptSpec
 
 FIGURES = {
     "effects_team_return": (
@@ -147,9 +150,54 @@ def _findings(data: dict[str, Any]) -> str:
     return f'<ul class="findings">{"".join(items)}</ul>'
 
 
-def _conditions(data: dict[str, Any]) -> str:
-    rows = [[H.cell(c), H.cell("; ".join(lines) if lines else "none (the control)", "wrap")] for c, lines in data["conditions"].items()]
-    return H.details(f"The {len(rows)} conditions and their intervention lines", H.table(["condition", "interventions"], rows))
+def _conditions(data: dict[str, Any], accuracy: dict[str, dict[str, Any]] | None) -> str:
+    policies = data.get("condition_policies") or {}
+    rows = []
+    for c, lines in data["conditions"].items():
+        what = "; ".join(lines) if lines else (f"seats: {policies[c]}" if c in policies else "none (the control)")
+        row = [H.cell(c), H.cell(what, "wrap")]
+        if accuracy:
+            row.append(H.cell(touched(lines, accuracy, data["agents"]), "wrap"))
+        rows.append(row)
+    head = ["condition", "interventions", *(["concepts it touches: worst held-out accuracy"] if accuracy else [])]
+    return H.details(f"The {len(rows)} conditions and their intervention lines", H.table(head, rows))
+
+
+def touched(lines: list[str], accuracy: dict[str, dict[str, Any]], agents: list[str]) -> str:
+    """The concepts a condition's lines change, grouped by attribute with the worst held-out figure of each group."""
+    if not lines:
+        return fmt.DASH
+    specs = []
+    for name, entry in accuracy.items():
+        owner, _, attr = name.partition(".")
+        kind = ConceptKind(entry["kind"])
+        specs.append(ConceptSpec(owner, attr, kind, classes=("a", "b") if kind is ConceptKind.CATEGORICAL else ()))
+    concepts = ConceptSet(specs=tuple(specs), agents=tuple(agents))
+    try:
+        names = {s.name for iv in parse_condition(lines, concepts) for agent in iv.targets for s in concepts.select(iv.selector, agent)}
+    except ValueError:
+        return fmt.DASH
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for name in sorted(names):
+        groups.setdefault(name.partition(".")[2], []).append(accuracy[name])
+    parts = []
+    for attr, entries in groups.items():
+        key = "accuracy" if "accuracy" in entries[0] else ("error_cells" if entries[0].get("error_cells") is not None else "mse")
+        worst = (min if key == "accuracy" else max)(entries, key=lambda e: e.get(key) if e.get(key) is not None else 0.0)
+        parts.append(f"{attr} ×{len(entries)}: {concept_figure(worst)}")
+    return "; ".join(parts)
+
+
+def subject_accuracy(rd: RunDir, subject: str) -> dict[str, dict[str, Any]] | None:
+    """The held-out per-concept accuracy of the trial a study subject was made from (``<run>_seed<s>[_variant]``)."""
+    best = None
+    for run in rd.runs:
+        for t in run.trials:
+            key = f"{run.name}_seed{t.seed}"
+            per = ((t.evaluation or {}).get("concept_accuracy") or {}).get("per_concept")
+            if per and (subject == key or subject.startswith(key + "_")) and (best is None or len(key) > best[0]):
+                best = (len(key), per)
+    return best[1] if best else None
 
 
 def _dependency(data: dict[str, Any]) -> str:
@@ -191,7 +239,7 @@ def _lasso(data: dict[str, Any]) -> str:
     return H.details(f"Lasso graph edges ({len(edges)})", H.table(["condition", "condition", "weight"], rows))
 
 
-def subject_block(subject: Subject) -> str:
+def subject_block(subject: Subject, accuracy: dict[str, dict[str, Any]] | None = None) -> str:
     d = subject.data
     name = str(d["subject"])
     correction = str(d.get("correction", "corrected"))
@@ -210,7 +258,7 @@ def subject_block(subject: Subject) -> str:
     if d.get("roles_text"):
         roles = H.esc(d["roles_text"])
         parts.append(f"<p><strong>Roles in the control episodes</strong> (each agent's share of the team's activities): {roles}.</p>")
-    parts.append(_conditions(d))
+    parts.append(_conditions(d, accuracy))
     eff = subject.effects
     if eff.empty:
         parts.append(H.note(f"study/effects.csv has no rows for {name}."))
@@ -250,6 +298,6 @@ def section(rd: RunDir, missing: str) -> H.Section:
         "<p>Each condition switches concepts off (mask), swaps them (shuffle) or overwrites them inside the agents' bottlenecks; "
         "episodes under it are compared with the control's episodes of the same seeds, outcome by outcome.</p>"
     )
-    parts += [subject_block(s) for s in rd.study.subjects]
+    parts += [subject_block(s, subject_accuracy(rd, str(s.data["subject"]))) for s in rd.study.subjects]
     children = tuple((H.slug("subject", s.data["subject"]), f"Subject {s.data['subject']}") for s in rd.study.subjects)
     return H.Section("interventions", "Interventions", "".join(parts), children)

@@ -227,6 +227,34 @@ def _events_table(run: TrainRun) -> str:
     return H.details("Per-agent returns and events per held-out episode", body)
 
 
+def concept_figure(entry: dict[str, Any]) -> str:
+    """One concept's held-out figure: accuracy (binary, categorical), cells off (position), MSE (scalar)."""
+    if "accuracy" in entry:
+        return fmt.percent(entry["accuracy"], 1)
+    if entry.get("error_cells") is not None:
+        return f"{fmt.num(entry['error_cells'])} cells"
+    return f"MSE {fmt.num(entry.get('mse'))}"
+
+
+def _concepts_table(run: TrainRun) -> str:
+    """Every concept's held-out accuracy, seed by seed (folded)."""
+    evals = [(t.seed, (t.evaluation.get("concept_accuracy") or {}).get("per_concept")) for t in run.trials if t.evaluation]
+    evals = [(seed, per) for seed, per in evals if per]
+    if not evals:
+        return ""
+    names = list(dict.fromkeys(n for _, per in evals for n in per))
+    rows = [
+        [H.cell(n), H.cell(evals[0][1][n]["kind"]), *[H.cell(concept_figure(per[n]) if n in per else fmt.DASH) for _, per in evals]]
+        for n in names
+    ]
+    caption = (
+        "The bottleneck's prediction of each concept on held-out episodes: accuracy (binary, categorical), mean distance"
+        " in cells where the object exists (position), MSE (scalar)."
+    )
+    body = H.table(["concept", "kind", *[f"seed {s}" for s, _ in evals]], rows, caption=caption)
+    return H.details(f"Per-concept accuracy on held-out episodes ({len(names)} concepts)", body)
+
+
 def _gif(media: Media) -> str:
     from PIL import Image
 
@@ -286,6 +314,7 @@ def run_block(run: TrainRun, media: Sequence[Media]) -> str:
     if missing:
         parts.append(H.note(f"No held-out evaluation (eval.json) for seed(s) {', '.join(map(str, missing))} of {run.name}."))
     parts.append(_events_table(run))
+    parts.append(_concepts_table(run))
     mine = [m for m in media if m.run == run.name]
     if mine:
         parts.append('<div class="gallery">' + "".join(_gif(m) for m in mine) + "</div>")

@@ -144,6 +144,7 @@ class World:
             concepts=concept_set(agents, cfg.nearest_k, cfg.object_concepts),
             events=EVENTS,
             config=config_to_dict(cfg),
+            grid=(self.cmap.height, self.cmap.width),
         )
 
     def _layout(self) -> ObservationLayout:

@@ -99,6 +99,7 @@ class World:
             events=event_specs(config.ingredient),
             config=config_to_dict(config),
             team_reward="mean",
+            grid=(self.tables.layout.height, self.tables.layout.width),
         )
         tb = self.tables
         static = ("move", "blocked", "new_dir", "interact_delta", "row_base", "next_code", "next_hold", "tick", "pot_full", "pot_cells")

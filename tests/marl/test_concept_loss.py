@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from envs.spec import ConceptKind, ConceptSet, ConceptSpec
-from marl.concept_loss import ConceptIndex, concept_loss, gt_to_bottleneck, to_bottleneck
+from marl.concept_loss import ConceptIndex, concept_accuracy, concept_loss, gt_to_bottleneck, to_bottleneck
 
 CS = ConceptSet(
     specs=(
@@ -95,3 +95,16 @@ def test_probability_bottleneck():
     assert torch.allclose(z[:, 1:5].sum(1), torch.ones(4)) and torch.allclose(z[:, 5:9].sum(1), torch.ones(4))
     assert torch.equal(z[:, 9:], logits[:, 9:])
     assert to_bottleneck(logits, index, "logits") is logits
+
+
+def test_position_error_in_cells_over_the_steps_where_the_object_exists():
+    grid = (5, 11)  # rows, cols: x steps are 1/10, y steps 1/4
+    gt = np.zeros((3, CS.gt_dim), np.float32)
+    gt[:, 4:6] = [[0.5, 0.5], [0.2, 0.25], [-1.0, -1.0]]  # the last step: absent
+    pred = gt_to_bottleneck(gt, CS, "logits")
+    pred[0, -2:] += [0.3, 0.0]  # 3 cells off in x
+    pred[1, -2:] += [0.0, 0.25]  # 1 cell off in y
+    pred[2, -2:] = [0.9, 0.9]  # absent: not counted
+    acc = concept_accuracy(pred, gt, CS, "logits", grid)
+    assert acc["cells/agent_0.position"] == pytest.approx(2.0)
+    assert "cells/agent_0.position" not in concept_accuracy(pred, gt, CS, "logits")
