@@ -35,6 +35,9 @@ def _tiny_experiment(tmp_path: Path) -> Path:
         "gif_max_frames": 10,
         "study": {
             "conditions": {"mask_teammates": ["all: teammates.* -> mask"]},
+            "runs": ["cbp"],
+            "planted": [{"name": "planted_idle", "seats": {"agent_1": "scripted:idle"}}],
+            "probes": ["idle"],
             "seeds": [0],
             "episodes": 3,
             "num_envs": 3,
@@ -61,9 +64,17 @@ def test_experiment_cli_runs_every_stage_and_resumes(ray_cluster, tmp_path, caps
         result = json.loads((out / "train" / run / "seed_0" / "eval.json").read_text())
         assert result["episodes"] == 4 and result["env_config"]["shaping"] is False
         assert (result["concept_accuracy"] is None) == (run == "base")
+        if run == "cbp":  # every concept's held-out figure; positions in cells
+            per = result["concept_accuracy"]["per_concept"]
+            assert per["agent_0.position"]["kind"] == "position" and per["agent_0.position"]["error_cells"] >= 0
+            assert 0 <= per["agent_1.orientation"]["accuracy"] <= 1
         assert (out / "media" / f"{run}_seed0.gif").read_bytes()[:6] == b"GIF89a"
     summary = json.loads((out / "study" / "summary.json").read_text())
-    assert [s["subject"] for s in summary["subjects"]] == ["cbp_seed0"]  # baselines have no concepts to intervene on
+    # baselines have no concepts to intervene on; the planted variant seats an idle agent_1 in the same trial
+    assert [s["subject"] for s in summary["subjects"]] == ["cbp_seed0", "cbp_seed0_planted_idle"]
+    planted = summary["subjects"][1]
+    assert "agent_1=scripted:idle" in planted["policy"] and "idle:agent_0" in planted["conditions"]
+    assert "concepts it touches" in (out / "report.html").read_text()
     assert {r["agent"] for r in summary["subjects"][0]["roles"]} == {"agent_0", "agent_1"}
     assert (out / "behaviour" / "analysis" / "summary.json").exists()
     roles = json.loads((out / "behaviour" / "analysis" / "roles.json").read_text())
@@ -98,6 +109,12 @@ def test_experiment_config_errors(tmp_path):
         load_experiment(path)
     path.write_text(yaml.safe_dump({"name": "x", "runs": [{"name": "a", "sett": {}}]}))
     with pytest.raises(ConfigError, match=r"unknown field\(s\) sett; allowed: name, config, set"):
+        load_experiment(path)
+    path.write_text(yaml.safe_dump({"name": "x", "runs": [{"name": "a"}], "study": {"runs": ["b"]}}))
+    with pytest.raises(ConfigError, match=r"study\.runs=\['b'\] is not allowed; choose among: a"):
+        load_experiment(path)
+    path.write_text(yaml.safe_dump({"name": "x", "runs": [{"name": "a"}], "study": {"planted": [{"name": "p"}]}}))
+    with pytest.raises(ConfigError, match=r"study\.planted entries need a name and seats"):
         load_experiment(path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_experiment(tmp_path / "missing.yaml")
