@@ -1,0 +1,145 @@
+"""The Clean Up social-dynamics experiment in numbers: returns, roles, concepts, detectors, planted truth; prints JSON.
+
+Reads a run directory written by ``ethogram experiment experiments/cleanup_social.yaml``
+(``train/<run>/seed_<s>/eval.json``, ``study/summary.json``, ``behaviour/analysis/roles.json``) and
+gathers, without recomputing anything:
+
+- per run and seed: the held-out collective return, apples eaten and waste cells cleaned per
+  episode (team totals), and for bottleneck runs the worst held-out figure of each concept kind
+  (binary and categorical accuracy, position error in cells) and the concepts off target
+  (accuracy < 0.95, position error ≥ 0.5 cells);
+- the cbp / baseline parity of the collective return (mean over seeds);
+- per study subject: roles (each agent's share of the team's cleaning and eating), whether the
+  team divides labour (one agent does ≥ 50% of the cleaning while the others eat more than it),
+  the lazy-agent verdicts and the dependency graph's edges;
+- the planted validations: the ``planted_idle`` subject's lazy test must flag exactly the seated
+  idle agent, and in the ``planted_cleaner`` subject every trained agent's return must depend on
+  the seated cleaner;
+- the analyser's agent-level behaviours against the per-episode roles (ARI, NMI).
+
+Usage: ``python benchmarks/cleanup_results.py RUN_DIR [--out FILE]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ACCURACY_TARGET, CELLS_TARGET = 0.95, 0.5
+
+
+def concept_summary(per_concept: dict[str, dict]) -> dict:
+    """Worst figure per concept kind and the concepts that miss their target."""
+    worst: dict[str, float] = {}
+    off = []
+    for name, e in per_concept.items():
+        if "accuracy" in e:
+            worst[e["kind"]] = min(worst.get(e["kind"], 1.0), e["accuracy"])
+            if e["accuracy"] < ACCURACY_TARGET:
+                off.append(f"{name} {e['accuracy']:.3f}")
+        elif e.get("error_cells") is not None:
+            worst["position_cells"] = max(worst.get("position_cells", 0.0), e["error_cells"])
+            if e["error_cells"] >= CELLS_TARGET:
+                off.append(f"{name} {e['error_cells']:.2f} cells")
+        else:
+            worst["scalar_mse"] = max(worst.get("scalar_mse", 0.0), e["mse"])
+    return {"worst": {k: round(v, 4) for k, v in worst.items()}, "off_target": off}
+
+
+def training(run_dir: Path) -> dict:
+    out = {}
+    for run in sorted(p for p in (run_dir / "train").iterdir() if p.is_dir()):
+        seeds = {}
+        for path in sorted(run.glob("seed_*/eval.json")):
+            e = json.loads(path.read_text())
+            events = e["events_per_episode"]
+            seed = {
+                "collective_return": round(e["team_return_mean"], 2),
+                "sd": round(e["team_return_std"], 2),
+                "apples": round(events["ate_apple"], 1),
+                "cleaned": round(events["cleaned"], 1),
+                "fines_fired": round(events["fired_penalty"], 1),
+                "env_steps": e["env_steps"],
+            }
+            if (e.get("concept_accuracy") or {}).get("per_concept"):
+                seed["concepts"] = concept_summary(e["concept_accuracy"]["per_concept"])
+            seeds[path.parent.name] = seed
+        if seeds:
+            means = {
+                f"{k}_mean": round(float(np.mean([s[k] for s in seeds.values()])), 2) for k in ("collective_return", "apples", "cleaned")
+            }
+            out[run.name] = {"seeds": seeds, **means}
+    return out
+
+
+def division_of_labour(roles: list[dict]) -> bool:
+    """One agent does ≥ 50% of the team's cleaning while the others eat ≥ 50% of its apples."""
+    return any(r["cleaner_share"] >= 0.5 and r["harvester_share"] <= 0.5 for r in roles)
+
+
+def subjects(run_dir: Path) -> dict:
+    path = run_dir / "study" / "summary.json"
+    if not path.exists():
+        return {}
+    out = {}
+    for s in json.loads(path.read_text())["subjects"]:
+        lazy = {f["subject"]: f["label"] for f in s.get("findings") or () if f["detector"] == "lazy_agent"}
+        edges = [
+            f"{e['source']}→{e['target']} ({e.get('probes', '')}, {e['diff']:+.2f})"
+            for e in (s.get("dependency_graph") or {}).get("edges", [])
+        ]
+        out[s["subject"]] = {
+            "policy": s["policy"],
+            "control_collective_return": round(s["control_team_return"], 2),
+            "roles": s.get("roles_text"),
+            "division_of_labour": division_of_labour(s.get("roles") or []),
+            "lazy": lazy,
+            "dependency_edges": edges,
+        }
+    return out
+
+
+def planted(study: dict) -> dict:
+    """The detectors against the seated truth."""
+    out = {}
+    for name, s in study.items():
+        if name.endswith("planted_idle"):
+            flagged = sorted(a.split(" ")[0] for a, label in s["lazy"].items() if label == "lazy")
+            out[name] = {"lazy_flagged": flagged, "passed": flagged == ["agent_2"]}
+        elif name.endswith("planted_cleaner"):
+            sources = [e.split("→")[1].split(" ")[0] for e in s["dependency_edges"] if e.startswith("agent_0→")]
+            trained = [f"agent_{i}" for i in range(1, 5)]
+            out[name] = {"depend_on_cleaner": sorted(set(sources)), "passed": set(trained) <= set(sources)}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--out", help="also write the JSON here")
+    args = parser.parse_args(argv)
+    train = training(args.run_dir)
+    study = subjects(args.run_dir)
+    result = {"benchmark": "cleanup_results", "run_dir": str(args.run_dir), "training": train}
+    if "cleanup_cbp" in train and "cleanup_baseline" in train:
+        base = train["cleanup_baseline"]["collective_return_mean"]
+        result["parity"] = round(train["cleanup_cbp"]["collective_return_mean"] / base, 3) if base else None
+    result["study"] = study
+    result["planted"] = planted(study)
+    roles = args.run_dir / "behaviour" / "analysis" / "roles.json"
+    if roles.exists():
+        r = json.loads(roles.read_text())
+        result["behaviour_vs_roles"] = {"ari": r["adjusted_rand_index"], "nmi": r["normalized_mutual_info"], "roles": r["roles"]}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
