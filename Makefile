@@ -38,12 +38,14 @@ format: $(STAMP)
 
 # The quick benchmarks (minutes each on 2 cores), JSON into benchmarks/results/. The long ones run by hand:
 # benchmarks/train_learning.py (about 12 minutes), benchmarks/mohba_validation.py (about 6 minutes) and
-# benchmarks/coordination_results.py RUN_DIR (after `ethogram experiment experiments/cooking_coordination.yaml`).
+# benchmarks/coordination_results.py RUN_DIR (after `ethogram experiment experiments/cooking_coordination.yaml`) and
+# benchmarks/cleanup_results.py RUN_DIR (after `ethogram experiment experiments/cleanup_social.yaml`, about 80 minutes).
 BENCHMARKS := env_throughput scripted_cooking cleanup_dilemma dataset_io train_throughput mohba_throughput
 
 bench: $(STAMP)
 	mkdir -p benchmarks/results
 	for b in $(BENCHMARKS); do echo "== $$b"; $(PY) benchmarks/$$b.py > benchmarks/results/$$b.json || exit 1; done
+	echo "== train_throughput --env cleanup"; $(PY) benchmarks/train_throughput.py --env cleanup > benchmarks/results/train_throughput_cleanup.json
 
 clean:
 	rm -rf .ray_tmp runs/demo runs/quickstart
