@@ -2,13 +2,18 @@
 
 Input: a per-episode outcome table (one row per episode: a ``condition`` column and numeric
 outcome columns), usually built by ``episode_outcomes`` from recorded datasets. Each condition is
-compared with the control, outcome by outcome (two independent samples of episodes):
+compared with the control, outcome by outcome: as two independent samples of episodes, or, when
+a ``pair`` column matches every episode of the condition to one of the control's (a study's
+common random numbers: the same env and policy seeds under every condition), as paired samples:
 
 - mean difference, condition − control;
 - a bootstrap 95% confidence interval of that difference (``scipy.stats.bootstrap``, BCa; the
   percentile interval where BCa is degenerate, e.g. when every episode gives the same value);
-- a two-sided permutation p-value (``scipy.stats.permutation_test``, independent samples, exact
-  when the number of distinct permutations is small);
+  paired: of the mean of the per-pair differences;
+- a two-sided permutation p-value (``scipy.stats.permutation_test``: independent samples, or
+  paired by sign flips within pairs; exact when the distinct permutations are at most
+  ``n_resamples``, e.g. 16 pairs have 2^16 = 65,536: the smallest p of a large family needs
+  that many, since Holm multiplies it by the number of tests);
 - a correction over all (condition, outcome) tests: Holm (controls the family-wise error rate) or
   Benjamini–Hochberg (controls the false discovery rate, ``scipy.stats.false_discovery_control``);
 - a standardised effect size, Hedges' g (pooled SD, small-sample corrected; 0 when both samples
@@ -72,35 +77,44 @@ def hedges_g(control: np.ndarray, treated: np.ndarray) -> float:
     return diff / pooled * correction
 
 
-def compare(control: np.ndarray, treated: np.ndarray, *, n_resamples: int = 9999, seed: int = 0) -> dict[str, float]:
-    """Difference of means with bootstrap CI, permutation p-value and Hedges' g."""
+def compare(control: np.ndarray, treated: np.ndarray, *, paired: bool = False, n_resamples: int = 9999, seed: int = 0) -> dict[str, float]:
+    """Difference of means with bootstrap CI, permutation p-value and Hedges' g (``paired``: ``treated[i]`` pairs ``control[i]``)."""
     control = np.asarray(control, dtype=np.float64)
     treated = np.asarray(treated, dtype=np.float64)
     if len(control) < 2 or len(treated) < 2:
         raise ValueError(f"need at least 2 episodes per condition, got control={len(control)}, treated={len(treated)}")
+    if paired and len(control) != len(treated):
+        raise ValueError(f"paired samples need equal sizes, got control={len(control)}, treated={len(treated)}")
     diff = float(np.mean(treated) - np.mean(control))
-    low, high = _bootstrap_ci(control, treated, n_resamples, seed)
-    if np.ptp(np.concatenate([control, treated])) == 0:
-        p = 1.0  # every episode gave the same value: no evidence of any difference
+    samples = (treated - control,) if paired else (control, treated)
+    low, high = _bootstrap_ci(samples, n_resamples, seed)
+    if np.ptp(np.concatenate(samples if paired else [control, treated])) == 0:
+        p = 1.0 if not paired or samples[0][0] == 0 else float(2.0 ** (1 - len(control)))  # constant: no evidence / every sign alike
     else:
+        test = (control, treated), _mean_diff
         p = float(
             stats.permutation_test(
-                (control, treated), _mean_diff, vectorized=True, n_resamples=n_resamples, alternative="two-sided", rng=seed
+                *test,
+                vectorized=True,
+                n_resamples=n_resamples,
+                alternative="two-sided",
+                permutation_type="samples" if paired else "independent",
+                rng=seed,
             ).pvalue
         )
     return {"diff": diff, "ci_low": low, "ci_high": high, "p_value": p, "hedges_g": hedges_g(control, treated)}
 
 
-def _bootstrap_ci(control: np.ndarray, treated: np.ndarray, n_resamples: int, seed: int) -> tuple[float, float]:
-    if np.ptp(control) == 0 and np.ptp(treated) == 0:
-        d = float(treated[0] - control[0])
+def _bootstrap_ci(samples: tuple[np.ndarray, ...], n_resamples: int, seed: int) -> tuple[float, float]:
+    """CI of the mean difference: of (control, treated) samples, or of one sample of paired differences."""
+    if all(np.ptp(s) == 0 for s in samples):
+        d = float(samples[0][0]) if len(samples) == 1 else float(samples[1][0] - samples[0][0])
         return d, d
+    statistic = _mean_diff if len(samples) == 2 else np.mean
     for method in ("BCa", "percentile"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ci = stats.bootstrap(
-                (control, treated), _mean_diff, vectorized=True, n_resamples=n_resamples, method=method, rng=seed
-            ).confidence_interval
+            ci = stats.bootstrap(samples, statistic, vectorized=True, n_resamples=n_resamples, method=method, rng=seed).confidence_interval
         if np.isfinite(ci.low) and np.isfinite(ci.high):
             return float(ci.low), float(ci.high)
     return float("nan"), float("nan")
@@ -132,11 +146,14 @@ def effects(
     alpha: float = 0.05,
     n_resamples: int = 9999,
     seed: int = 0,
+    pair: str | None = None,
 ) -> pd.DataFrame:
     """Every condition vs the control on every outcome; one row per (condition, outcome).
 
-    Columns: condition, outcome, n_control, n, control_mean, mean, diff, ci_low, ci_high,
-    rel_diff (diff / |control mean|), hedges_g, p_value, p_adj, significant (p_adj < alpha).
+    ``pair`` names a column whose values match a condition's episodes to the control's one to one
+    (a condition whose keys do not match is compared unpaired). Columns: condition, outcome,
+    n_control, n, paired, control_mean, mean, diff, ci_low, ci_high, rel_diff (diff / |control
+    mean|), hedges_g, p_value, p_adj, significant (p_adj < alpha).
     """
     if "condition" not in table:
         raise ValueError("the outcome table needs a 'condition' column")
@@ -147,14 +164,19 @@ def effects(
     if missing:
         raise ValueError(f"unknown outcome(s) {missing}; columns: {', '.join(table.columns)}")
     base = table[table["condition"] == control]
+    if pair is not None:
+        base = base.sort_values(pair, kind="stable")
     rows = []
     for cond in conditions:
         if cond == control:
             continue
         treated = table[table["condition"] == cond]
+        paired = pair is not None and base[pair].is_unique and sorted(treated[pair]) == list(base[pair])
+        if paired:
+            treated = treated.sort_values(pair, kind="stable")
         for outcome in outcomes:
             x, y = base[outcome].to_numpy(), treated[outcome].to_numpy()
-            res = compare(x, y, n_resamples=n_resamples, seed=seed)
+            res = compare(x, y, paired=paired, n_resamples=n_resamples, seed=seed)
             cmean = float(np.mean(x))
             rel = res["diff"] / abs(cmean) if cmean != 0 else float("nan")
             rows.append(
@@ -163,6 +185,7 @@ def effects(
                     "outcome": outcome,
                     "n_control": len(x),
                     "n": len(y),
+                    "paired": paired,
                     "control_mean": cmean,
                     "mean": float(np.mean(y)),
                     "rel_diff": rel,

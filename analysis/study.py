@@ -137,9 +137,11 @@ def analyze_subject(
     lines, policies, eps = _load_subject(subject_dir)
     spec, name = eps.spec, subject_dir.name
     table = episode_outcomes(eps)
+    # common random numbers: episode i of seed s is seeded alike under every condition, so it pairs
+    table["pair"] = [f"{Path(src).name}/{i}" for src, i in zip(eps.source, eps.episode_ids, strict=True)]
     dep_cols = [dependency_outcome.format(agent=a) for a in spec.agents]
     chosen = list(dict.fromkeys([*(outcomes or default_outcomes(spec)), *dep_cols]))
-    eff = effects(table, chosen, control=CONTROL, correction=correction, alpha=alpha, n_resamples=n_resamples)
+    eff = effects(table, chosen, control=CONTROL, correction=correction, alpha=alpha, n_resamples=n_resamples, pair="pair")
     out.mkdir(parents=True, exist_ok=True)
     table.to_csv(out / "outcomes.csv", index=False)
     eff.to_csv(out / "effects.csv", index=False)

@@ -7,7 +7,8 @@ keep apples growing. The ``clean start`` rows begin with a clean river (``waste_
 harvesters eat until the waste density reaches the depletion threshold, then starve; the
 per-100-step returns show the collapse.
 
-Usage: ``python benchmarks/cleanup_dilemma.py [--seeds 3] [--envs 4] [--steps 1000]``.
+Usage: ``python benchmarks/cleanup_dilemma.py [--preset classic] [--seeds 3] [--envs 4] [--steps 1000]``
+(``--preset concept_paper`` gives the scripted populations of the Clean Up study's world).
 Each seed runs ``--envs`` episodes at once in one BatchedEnv; statistics are over all episodes.
 """
 
@@ -39,10 +40,10 @@ MIXES = (
 )
 
 
-def play(spec: str, config: dict, seed: int, num_envs: int, steps: int) -> dict:
+def play(spec: str, config: dict, seed: int, num_envs: int, steps: int, preset: str = "classic") -> dict:
     """Run ``num_envs`` episodes of ``steps`` steps; per-episode collective returns and totals."""
     roles = population(spec)
-    env = cleanup.batched_env(num_envs, num_agents=len(roles), horizon=steps, **config)
+    env = cleanup.batched_env(num_envs, preset=preset, num_agents=len(roles), horizon=steps, **config)
     team = envs.make_scripted(env, roles, seed=seed)
     out = env.reset(seed)
     team.reset(env, np.ones(num_envs, dtype=bool))
@@ -65,11 +66,11 @@ def play(spec: str, config: dict, seed: int, num_envs: int, steps: int) -> dict:
     }
 
 
-def run(seeds: int, num_envs: int, steps: int) -> dict:
+def run(seeds: int, num_envs: int, steps: int, preset: str = "classic") -> dict:
     rows = []
     for spec, config in MIXES:
         started = time.perf_counter()
-        runs = [play(spec, config, seed, num_envs, steps) for seed in range(seeds)]
+        runs = [play(spec, config, seed, num_envs, steps, preset) for seed in range(seeds)]
         returns = np.concatenate([r["returns"] for r in runs])
         windows = np.concatenate([r["windows"] for r in runs]).mean(axis=0)
         rows.append(
@@ -97,7 +98,7 @@ def run(seeds: int, num_envs: int, steps: int) -> dict:
     clean = next(r for r in rows if r["population"] == "5 harvesters" and r["start"] == "clean river")["per_100_steps"]
     return {
         "benchmark": "cleanup_dilemma",
-        "env": "cleanup classic preset (5 agents, map 'classic')",
+        "env": f"cleanup {preset} preset (5 agents, map 'classic')",
         "steps_per_episode": steps,
         "seeds": seeds,
         "episodes_per_seed": num_envs,
@@ -116,8 +117,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="seeds (each one BatchedEnv)")
     parser.add_argument("--envs", type=int, default=4, help="episodes per seed, run at once")
     parser.add_argument("--steps", type=int, default=1000, help="steps per episode")
+    parser.add_argument("--preset", default="classic", choices=tuple(cleanup.PRESETS), help="the world's constants")
     args = parser.parse_args()
-    print(json.dumps(run(args.seeds, args.envs, args.steps), indent=1))
+    print(json.dumps(run(args.seeds, args.envs, args.steps, args.preset), indent=1))
 
 
 if __name__ == "__main__":

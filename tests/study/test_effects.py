@@ -76,3 +76,31 @@ def test_bad_inputs():
         effects(table, ["soups"])
     with pytest.raises(ValueError, match="at least 2 episodes"):
         compare(np.ones(1), np.ones(3))
+
+
+def test_paired_null_is_rejected_at_about_alpha_and_pairing_gains_power():
+    """Common random numbers: a shared per-episode term cancels in the pairs (and only there)."""
+    rng = np.random.default_rng(5)
+    null, paired_hits, unpaired_hits = [], 0, 0
+    for i in range(150):
+        shared = rng.normal(0, 5, 16)  # the episode's luck, the same under both conditions
+        control, same = shared + rng.normal(0, 1, 16), shared + rng.normal(0, 1, 16)
+        null.append(compare(control, same, paired=True, n_resamples=499, seed=i)["p_value"])
+        shifted = shared + rng.normal(1.5, 1, 16)
+        paired_hits += compare(control, shifted, paired=True, n_resamples=499, seed=i)["p_value"] < 0.05
+        unpaired_hits += compare(control, shifted, n_resamples=499, seed=i)["p_value"] < 0.05
+    assert 0.01 <= np.mean(np.array(null) < 0.05) <= 0.1
+    assert paired_hits >= 130 and unpaired_hits <= 40  # power: paired ~0.98 (d_z = 1.06), unpaired ~0.12 (d = 0.29)
+
+
+def test_paired_effects_need_matching_keys_and_are_exact_for_identical_episodes():
+    table = _table(np.random.default_rng(6), effect=0, n=16, conditions=("same", "fewer"))
+    table["pair"] = table.groupby("condition").cumcount()
+    table.loc[table["condition"] == "same", "team_return"] = table.loc[table["condition"] == "control", "team_return"].to_numpy()
+    table = table[~((table["condition"] == "fewer") & (table["pair"] > 9))]  # 10 of the 16 pairs
+    out = effects(table, ["team_return"], n_resamples=65536, pair="pair").set_index("condition")
+    assert out.loc["same", "paired"] and out.loc["same", "ci_low"] == out.loc["same", "ci_high"] == 0.0
+    assert out.loc["same", "p_value"] == 1.0
+    assert not out.loc["fewer", "paired"], "keys that do not match the control's are compared unpaired"
+    shift = compare(np.arange(16.0), np.arange(16.0) + 3.0, paired=True, n_resamples=65536)
+    assert shift["ci_low"] == shift["ci_high"] == 3.0 and shift["p_value"] == pytest.approx(2.0**-15)
