@@ -88,13 +88,13 @@ def compare(control: np.ndarray, treated: np.ndarray, *, paired: bool = False, n
     diff = float(np.mean(treated) - np.mean(control))
     samples = (treated - control,) if paired else (control, treated)
     low, high = _bootstrap_ci(samples, n_resamples, seed)
-    if np.ptp(np.concatenate(samples if paired else [control, treated])) == 0:
+    if np.ptp(np.concatenate(samples)) == 0:
         p = 1.0 if not paired or samples[0][0] == 0 else float(2.0 ** (1 - len(control)))  # constant: no evidence / every sign alike
     else:
-        test = (control, treated), _mean_diff
         p = float(
             stats.permutation_test(
-                *test,
+                (control, treated),
+                _mean_diff,
                 vectorized=True,
                 n_resamples=n_resamples,
                 alternative="two-sided",

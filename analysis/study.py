@@ -106,7 +106,7 @@ def _graphs(eff, table, lines, spec, chosen, dependency_outcome, out: Path) -> t
     result, figures = {}, {}
     probes = {c: p for c, ls in lines.items() if c != CONTROL and (p := classify(parse_condition(ls, spec.concepts), spec.concepts))}
     # idle:<agent> knock-outs (no intervention lines: the agent's seat is scripted idle) reach scripted seats too
-    probes.update({c: ("idle", c.partition(":")[2], "") for c in lines if c.startswith("idle:") and c.partition(":")[2] in spec.agents})
+    probes.update({f"idle:{a}": ("idle", a, "") for a in spec.agents if f"idle:{a}" in lines})
     if probes:
         graph = dependency_graph(eff, probes, spec.agents, outcome=dependency_outcome)
         nx.write_graphml(graph, out / "dependency.graphml")

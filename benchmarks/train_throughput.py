@@ -46,12 +46,12 @@ TARGET_CLEANUP_RATIO = 1.3
 
 def measure(overrides: list[str], iters: int, config: Path = CONFIG) -> dict:
     """Build the algorithm, run 1 warm-up + ``iters`` timed iterations; env steps/s and the split."""
-    from marl.algorithm import build_algorithm_config
+    from marl.algorithm import build_algorithm_config, env_spec
     from marl.config import load_config
 
     cfg = load_config(config, overrides)
     algo = build_algorithm_config(cfg, 0).build_algo()
-    agents = envs_agents(cfg)
+    agents = env_spec(cfg).num_agents
     try:
         algo.train()
         steps0, t0 = algo.env_steps, time.perf_counter()
@@ -73,12 +73,6 @@ def measure(overrides: list[str], iters: int, config: Path = CONFIG) -> dict:
     if sample_s:
         out.update(sample_s=round(sample_s, 3), learn_s=round(learn_s, 3))
     return out
-
-
-def envs_agents(cfg) -> int:
-    import envs
-
-    return envs.make_batched(cfg.env, cfg.env_config, 1).num_agents
 
 
 def cleanup_vs_cooking(args: argparse.Namespace) -> dict:
@@ -123,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             result = {"benchmark": "train_throughput", "env": "cleanup vs cooking", "machine": machine, **cleanup_vs_cooking(args)}
         finally:
             ray.shutdown()
-        return _emit(result, args.out)
+        return emit(result, args.out)
     try:
         fast = measure(
             [
@@ -159,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "met": fast["env_steps_per_s"] >= TARGET_STEPS_PER_S and ratio >= TARGET_RATIO,
     }
-    return _emit(result, args.out)
+    return emit(result, args.out)
 
 
-def _emit(result: dict, out: str | None) -> int:
+def emit(result: dict, out: str | None) -> int:
+    """Print the result as JSON, and write it to ``out`` when given; the benchmarks' exit code 0."""
     text = json.dumps(result, indent=2)
     print(text)
     if out:
