@@ -24,8 +24,13 @@ import torch.nn.functional as F
 
 from envs.spec import ConceptKind, ConceptSet
 
-BOTTLENECK_MODES = ("logits", "probs")
-"""How predicted concepts reach the policy head: raw logits, or probabilities (sigmoid / softmax)."""
+BOTTLENECK_MODES = ("logits", "probs", "hard")
+"""How predicted concepts reach the policy head: raw logits; probabilities (sigmoid / softmax); or
+``hard`` decisions (binary 0/1, categorical one-hot of the argmax) with the probabilities' gradient
+passed straight through (Havasi et al. 2022's hard bottleneck). Logits and probabilities let the
+policy read more than the concept's value from its confidence ("leakage": PPO learns to write into
+it, and accuracy suffers); hard decisions carry exactly the concept. Scalars and positions pass
+unchanged in every mode."""
 
 LOGIT_SCALE = 10.0
 """Logit magnitude used to encode a certain binary value or class in ``logits`` mode."""
@@ -45,6 +50,8 @@ class ConceptIndex:
         self.reg_gt = np.array([i for n in self.regression for i in range(gt[n].start, gt[n].stop)], dtype=np.int64)
         self.reg_pred = np.array([i for n in self.regression for i in range(pred[n].start, pred[n].stop)], dtype=np.int64)
         self.reg_owner = np.array([k for k, n in enumerate(self.regression) for _ in range(gt[n].stop - gt[n].start)], dtype=np.int64)
+        positions = {s.name for s in concepts.of_kind(ConceptKind.POSITION)}
+        self.reg_is_position = np.array([self.regression[k] in positions for k in self.reg_owner], dtype=bool)
         # Categorical concepts grouped by class count so each group is one (B, g, n) tensor.
         self.cat_groups: list[tuple[list[str], np.ndarray, np.ndarray]] = []
         for n_classes in sorted({len(s.classes) for s in concepts.of_kind(ConceptKind.CATEGORICAL)}):
@@ -61,11 +68,20 @@ def to_bottleneck(logits: torch.Tensor, index: ConceptIndex, mode: str) -> torch
     out = logits.clone()
     if len(index.bin_pred):
         b = torch.as_tensor(index.bin_pred, device=logits.device)
-        out[..., b] = torch.sigmoid(logits[..., b])
+        probs = torch.sigmoid(logits[..., b])
+        out[..., b] = _straight_through((probs > 0.5).to(probs.dtype), probs) if mode == "hard" else probs
     for _, _, pred_idx in index.cat_groups:
         p = torch.as_tensor(pred_idx, device=logits.device)
-        out[..., p] = torch.softmax(logits[..., p], dim=-1)
+        probs = torch.softmax(logits[..., p], dim=-1)
+        if mode == "hard":
+            probs = _straight_through(torch.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype), probs)
+        out[..., p] = probs
     return out
+
+
+def _straight_through(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
+    """``hard``'s values with ``soft``'s gradient."""
+    return hard + (soft - soft.detach())
 
 
 def gt_to_bottleneck(
@@ -73,7 +89,7 @@ def gt_to_bottleneck(
 ) -> np.ndarray | torch.Tensor:
     """Ground-truth concepts (..., D) → bottleneck values (..., P) in ``mode`` (``logits``/``probs``).
 
-    binary v → ``probs``: v; ``logits``: ±logit_scale. categorical class c → one-hot (``probs``) or
+    binary v → ``probs`` / ``hard``: v; ``logits``: ±logit_scale. categorical class c → one-hot (``probs``, ``hard``) or
     +logit_scale at c and -logit_scale elsewhere (``logits``). scalar / position: unchanged.
     Accepts numpy or torch and returns the same kind.
     """
@@ -89,22 +105,27 @@ def gt_to_bottleneck(
         v, p = g[..., gt_s[spec.name]], pred_s[spec.name]
         if spec.kind is ConceptKind.BINARY:
             on = v[..., 0] > 0.5
-            out[..., p.start] = on if mode == "probs" else np.where(on, logit_scale, -logit_scale)
+            out[..., p.start] = on if mode != "logits" else np.where(on, logit_scale, -logit_scale)
         elif spec.kind is ConceptKind.CATEGORICAL:
             onehot = np.eye(len(spec.classes), dtype=np.float32)[np.clip(v[..., 0].astype(np.int64), 0, len(spec.classes) - 1)]
-            out[..., p] = onehot if mode == "probs" else (2.0 * onehot - 1.0) * logit_scale
+            out[..., p] = onehot if mode != "logits" else (2.0 * onehot - 1.0) * logit_scale
         else:
             out[..., p] = v
     return torch.as_tensor(out, device=gt.device) if is_torch else out
 
 
 def concept_loss(
-    logits: torch.Tensor, targets: torch.Tensor, index: ConceptIndex, mask: torch.Tensor | None = None
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    index: ConceptIndex,
+    mask: torch.Tensor | None = None,
+    position_scale: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Typed concept loss of predictions ``logits`` (B, P) against ground truth ``targets`` (B, D).
 
     Returns (loss, metrics): loss = BCE(binary) + CE(categorical) + MSE(scalar/position), each a
-    mean over its elements on unmasked rows; metrics hold each term, the per-kind accuracy / MSE
+    mean over its elements on unmasked rows, the position slots' squared errors multiplied by
+    ``position_scale`` (``PPOSettings.position_loss_scale``; the metrics stay unscaled); metrics hold each term, the per-kind accuracy / MSE
     and per-concept ``acc/NAME`` (binary, categorical) or ``mse/NAME`` (scalar, position).
     """
     if mask is not None:
@@ -140,7 +161,11 @@ def concept_loss(
         tg = targets[:, torch.as_tensor(index.reg_gt, device=dev)]
         sq = (lg - tg) ** 2  # (B, nr)
         mse = sq.mean()
-        total = total + mse
+        if position_scale != 1.0:
+            slot_scale = torch.where(torch.as_tensor(index.reg_is_position, device=dev), position_scale, 1.0)
+            total = total + (sq * slot_scale).mean()
+        else:
+            total = total + mse
         metrics["regression_mse"] = mse.detach()
         per_slot = sq.mean(0).detach()
         owner = torch.as_tensor(index.reg_owner, device=dev)
@@ -166,7 +191,7 @@ def concept_accuracy(
     g = np.asarray(gt, np.float32).reshape(-1, concepts.gt_dim)
     out: dict[str, float] = {}
     if len(index.bin_pred):
-        correct = (z[:, index.bin_pred] > (0.5 if mode == "probs" else 0.0)) == (g[:, index.bin_gt] > 0.5)
+        correct = (z[:, index.bin_pred] > (0.0 if mode == "logits" else 0.5)) == (g[:, index.bin_gt] > 0.5)
         out["binary_acc"] = float(correct.mean())
         out.update({f"acc/{n}": float(c) for n, c in zip(index.binary, correct.mean(0))})
     accs = []

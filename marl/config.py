@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from envs.config import ConfigError, check_choice, check_range, config_from_dict, config_to_dict
+from marl.concept_loss import BOTTLENECK_MODES
 
 POLICIES = ("cbp", "baseline")
 SHARING = ("independent", "shared")
@@ -30,7 +31,7 @@ class ModelConfig:
     """Module architecture (``marl.modules``)."""
 
     bottleneck_mode: str = "logits"
-    """How predicted concepts feed the heads: ``logits`` or ``probs``."""
+    """How predicted concepts feed the heads: ``logits``, ``probs`` or ``hard`` (``marl.concept_loss.BOTTLENECK_MODES``)."""
     concept_training: str = "joint"
     """``joint`` (the paper's: PPO's gradient and the concept loss both train the encoder and the concept
     layer) or ``detached`` (the heads read the concepts detached, so the encoder and the concept layer
@@ -48,7 +49,7 @@ class ModelConfig:
     """Hidden widths of the policy and value heads."""
 
     def __post_init__(self) -> None:
-        check_choice("model.bottleneck_mode", self.bottleneck_mode, ("logits", "probs"))
+        check_choice("model.bottleneck_mode", self.bottleneck_mode, BOTTLENECK_MODES)
         check_choice("model.concept_training", self.concept_training, CONCEPT_TRAINING)
         check_range("model.residual_dim", self.residual_dim, 0)
         check_range("model.conv_stride", self.conv_stride, 1)
@@ -77,6 +78,11 @@ class PPOSettings:
     num_minibatches: int = 4
     """Minibatches per epoch; the minibatch size is each module's batch divided by this."""
     concept_loss_weight: float = 0.1
+    position_loss_scale: float = 1.0
+    """Multiplies the position slots' squared errors inside the concept loss. Positions are learned
+    normalised to [0, 1], so one cell of error in a W-column world costs only 1/W² there: at 1.0 a
+    jointly trained bottleneck lets PPO bend positions by cells (Clean Up: ~3). ~W² weighs a cell
+    of position error like a confidently wrong binary concept."""
     reward_scale: float = 1.0
     """Rewards are multiplied by this for learning (reported returns are unscaled)."""
     learner_threads: int = 1
@@ -92,6 +98,7 @@ class PPOSettings:
         check_range("ppo.num_epochs", self.num_epochs, 1)
         check_range("ppo.num_minibatches", self.num_minibatches, 1)
         check_range("ppo.concept_loss_weight", self.concept_loss_weight, 0)
+        check_range("ppo.position_loss_scale", self.position_loss_scale, 0)
         check_range("ppo.learner_threads", self.learner_threads, 1)
 
 

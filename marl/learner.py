@@ -1,8 +1,8 @@
 """PPO learner with the concept loss, and the connector that brings concept targets to it.
 
 Loss of a bottleneck module = PPO (RLlib's ``PPOTorchLearner``) + ``concept_loss_weight`` × the
-typed concept loss (``marl.concept_loss``; weight 0.1 as in Grupen et al.), computed on the
-un-intervened concept logits of ``_forward_train``. Rows with ``Columns.LOSS_MASK`` false
+typed concept loss (``marl.concept_loss``; weight 0.1 as in Grupen et al.; position slots scaled by
+``position_loss_scale``), computed on the un-intervened concept logits of ``_forward_train``. Rows with ``Columns.LOSS_MASK`` false
 (RLlib's artificial bootstrap step) are left out. Baseline modules get plain PPO.
 
 Targets: the batch column ``concept_targets`` (B, D), the env's ground-truth concepts of each step.
@@ -39,8 +39,10 @@ class ConceptPPOLearner(PPOTorchLearner):
         if CONCEPT_TARGETS not in batch:
             raise KeyError(f"module {module_id!r} is a concept bottleneck but the train batch has no {CONCEPT_TARGETS!r} column")
         mask = batch.get(Columns.LOSS_MASK)
-        loss, metrics = module.concept_loss(fwd_out[CONCEPT_LOGITS], batch[CONCEPT_TARGETS], mask)
-        weight = float(self.config.learner_config_dict.get("concept_loss_weight", DEFAULT_CONCEPT_LOSS_WEIGHT))
+        settings = self.config.learner_config_dict
+        position_scale = float(settings.get("position_loss_scale", 1.0))
+        loss, metrics = module.concept_loss(fwd_out[CONCEPT_LOGITS], batch[CONCEPT_TARGETS], mask, position_scale)
+        weight = float(settings.get("concept_loss_weight", DEFAULT_CONCEPT_LOSS_WEIGHT))
         self.metrics.log_dict(metrics, key=(module_id, "concepts"), window=1)
         return total + weight * loss
 

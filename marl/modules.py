@@ -4,8 +4,9 @@ Concept bottleneck (Grupen et al. 2022; REFERENCE §3)::
 
     obs uint8 (B, H, W, C) → encoder (conv → MLP) → features (B, E)
       → concept head: one linear layer → concept_logits (B, P)   [P = ConceptSet.pred_dim]
-      → bottleneck (B, P): the logits themselves (``bottleneck_mode="logits"``) or probabilities
-        (sigmoid for binary, softmax per categorical concept, identity for scalar/position)
+      → bottleneck (B, P): the logits themselves (``bottleneck_mode="logits"``), probabilities
+        (sigmoid for binary, softmax per categorical concept, identity for scalar/position) or
+        ``hard`` decisions with the probabilities' gradient (``marl.concept_loss.BOTTLENECK_MODES``)
       → policy head (B, A) and value head (B,) that see only [bottleneck | residual | agent one-hot]
 
 Options (``model_config``, see ``module_config``):
@@ -210,9 +211,9 @@ class ConceptBottleneckModule(TorchRLModule, ValueFunctionAPI):
         z, ctx = self.bottleneck(obs)
         return {**self.heads(z, ctx, values), BOTTLENECK: z}
 
-    def concept_loss(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None):
+    def concept_loss(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None, position_scale: float = 1.0):
         """Typed concept loss and metrics (``marl.concept_loss.concept_loss``)."""
-        return concept_loss(logits, targets, self.index, mask)
+        return concept_loss(logits, targets, self.index, mask, position_scale)
 
 
 class BaselineModule(ConceptBottleneckModule):

@@ -72,13 +72,13 @@ def test_loss_mask_drops_rows():
     assert a.item() == pytest.approx(b.item(), rel=1e-6)
 
 
-@pytest.mark.parametrize("mode", ["logits", "probs"])
+@pytest.mark.parametrize("mode", ["logits", "probs", "hard"])
 def test_gt_to_bottleneck_decodes_back(mode):
     index = ConceptIndex(CS)
     gt = np.array([[1.0, 3.0, 0.0, 0.25, 0.5, -1.0], [0.0, 1.0, 2.0, 1.0, 0.0, 0.75]], np.float32)
     z = gt_to_bottleneck(gt, CS, mode)
     assert z.shape == (2, CS.pred_dim)
-    if mode == "probs":
+    if mode != "logits":
         np.testing.assert_array_equal(z[:, 1:5].sum(1), 1.0)
     else:  # as logits the encoding predicts the ground truth perfectly
         _, m = concept_loss(torch.as_tensor(z), torch.as_tensor(gt), index)
@@ -95,6 +95,38 @@ def test_probability_bottleneck():
     assert torch.allclose(z[:, 1:5].sum(1), torch.ones(4)) and torch.allclose(z[:, 5:9].sum(1), torch.ones(4))
     assert torch.equal(z[:, 9:], logits[:, 9:])
     assert to_bottleneck(logits, index, "logits") is logits
+
+
+def test_hard_bottleneck_carries_decisions_only_and_passes_the_probabilities_gradient():
+    index = ConceptIndex(CS)
+    logits = torch.randn(6, CS.pred_dim, requires_grad=True)
+    z = to_bottleneck(logits, index, "hard")
+    soft = to_bottleneck(logits, index, "probs")
+    assert set(z[:, :9].detach().unique().tolist()) <= {0.0, 1.0}  # binary and one-hot values only
+    np.testing.assert_array_equal(z[:, 1:5].sum(1).detach(), 1.0)
+    assert torch.equal(z[:, 0].detach(), (logits[:, 0] > 0).float().detach())
+    assert torch.equal(z[:, 1:5].argmax(1), soft[:, 1:5].argmax(1))
+    assert torch.equal(z[:, 9:], logits[:, 9:])
+    # the gradient is the soft bottleneck's (straight through the decisions)
+    w = torch.randn(CS.pred_dim)
+    (g_hard,) = torch.autograd.grad((z * w).sum(), logits)
+    (g_soft,) = torch.autograd.grad((soft * w).sum(), logits)
+    assert torch.allclose(g_hard, g_soft)
+    # a confidently right concept and a barely right one are the same to the heads
+    a, b = logits.detach().clone(), logits.detach().clone()
+    a[:, 0], b[:, 0] = 0.1, 9.0
+    assert torch.equal(to_bottleneck(a, index, "hard")[:, 0], to_bottleneck(b, index, "hard")[:, 0])
+
+
+def test_position_loss_scale_weighs_only_the_position_slots():
+    index = ConceptIndex(CS)
+    logits = torch.zeros(1, CS.pred_dim)
+    logits[0, 9:12] = torch.tensor([0.5, 0.2, 0.4])  # progress, x, y
+    gt = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 0.0]])
+    plain, m = concept_loss(logits, gt, index)
+    scaled, m_scaled = concept_loss(logits, gt, index, position_scale=100.0)
+    assert (scaled - plain).item() == pytest.approx(99 * (0.2**2 + 0.4**2) / 3, rel=1e-5)
+    assert m_scaled["regression_mse"] == m["regression_mse"]  # metrics stay in the concepts' own units
 
 
 def test_position_error_in_cells_over_the_steps_where_the_object_exists():

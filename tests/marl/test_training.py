@@ -24,7 +24,7 @@ def _rows(trial_dir):
 @pytest.mark.parametrize(
     ("policy", "sharing", "extra"),
     [
-        ("cbp", "independent", []),
+        ("cbp", "independent", ["model.bottleneck_mode=hard", "ppo.position_loss_scale=300"]),
         ("cbp", "shared", ["model.bottleneck_mode=probs", "model.residual_dim=4"]),
         ("baseline", "independent", []),
         ("baseline", "shared", []),
