@@ -1,4 +1,4 @@
-"""Layouts: the classic five verbatim, the extra kitchens, and clear errors for bad input."""
+"""Layouts: the classic five verbatim (docs/cooking.md), the extra kitchens, and clear errors for bad input."""
 
 from __future__ import annotations
 
@@ -14,29 +14,24 @@ from envs.cooking import CLASSIC_LAYOUTS, LAYOUTS, Config, parse_layout
 from envs.cooking.paths import build_paths
 from envs.cooking.world import World
 
-REFERENCE = Path(__file__).resolve().parents[4] / "shared" / "REFERENCE.md"
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "cooking.md"
+"""The five classic layouts, verbatim from overcooked_ai (Carroll et al. 2019), live in this page's
+section "The five classic layouts": one ``#### name`` heading and one fenced ``text`` block each."""
 
 
-def _reference_layouts() -> dict[str, tuple[str, ...]]:
-    """The five side-by-side layouts of REFERENCE §1, split into columns."""
-    text = REFERENCE.read_text()
-    block = text.split("1 and 2 are the start cells):\n```\n", 1)[1].split("```", 1)[0]
-    header, *rows = block.rstrip("\n").split("\n")
-    starts = [m.start() for m in re.finditer(r"\S+", header)]
-    names = header.split()
-    out = {}
-    for k, name in enumerate(names):
-        end = starts[k + 1] if k + 1 < len(starts) else None
-        out[name] = tuple(r[starts[k] : end].rstrip() for r in rows if r[starts[k] : end].strip())
-    return out
+def _documented_layouts() -> dict[str, tuple[str, ...]]:
+    """name → rows of every layout in docs/cooking.md's "The five classic layouts" section."""
+    text = DOCS.read_text()
+    section = text.split("\n### The five classic layouts\n", 1)[1].split("\n### ", 1)[0]
+    blocks = re.findall(r"^#### (\S+)\n\n```text\n(.*?)\n```$", section, flags=re.MULTILINE | re.DOTALL)
+    return {name: tuple(body.split("\n")) for name, body in blocks}
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="shared REFERENCE.md not beside the checkout")
 def test_classic_layouts_are_verbatim():
-    reference = _reference_layouts()
-    assert set(reference) == set(CLASSIC_LAYOUTS)
-    for name, rows in reference.items():
-        assert tuple(r.rstrip() for r in LAYOUTS[name].rows) == rows, name
+    documented = _documented_layouts()
+    assert list(documented) == list(CLASSIC_LAYOUTS)
+    for name, rows in documented.items():
+        assert LAYOUTS[name].rows == rows, name
 
 
 def test_every_station_of_every_layout_is_usable():
