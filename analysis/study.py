@@ -1,8 +1,13 @@
 """Analysis of a controlled study directory, from its datasets alone.
 
-``analyze_study(OUT)`` reads ``OUT/datasets/<subject>/<condition>/seed_<s>/`` (written by
-``marl.study`` or by anything else that records datasets with condition ids and intervention specs
-in their manifests) and writes, per subject, under ``OUT/analysis/<subject>/``:
+``analyze_study(OUT)`` reads the datasets the study planned: ``OUT/study.json`` (written by
+``marl.study`` before any task runs) lists every task's subject, dataset (relative to OUT, or
+absolute in older studies) and episode count, and exactly those datasets and, of each, exactly its
+first ``episodes`` episodes are read; a planned dataset that holds fewer is a ``DatasetError``.
+Datasets left on disk by an earlier run with more seeds, conditions or episodes are never counted.
+Without a study.json (datasets recorded by anything else, with condition ids and intervention specs
+in their manifests) every ``OUT/datasets/<subject>/<condition>/seed_<s>/`` is read, whole.
+It writes, per subject, under ``OUT/analysis/<subject>/`` (emptied first: nothing of an earlier run stays):
 
 - ``outcomes.csv`` (one row per episode), ``effects.csv`` (every condition vs the control on every
   outcome: difference, bootstrap CI, permutation p, corrected p, Hedges' g; ``analysis.effects``);
@@ -25,14 +30,16 @@ keeps every agent as a node with the edges its probes show, and roles are read f
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
-from analysis.dataset import DatasetError, load, open_dataset
+from analysis.dataset import Dataset, DatasetError, load, open_dataset
 from analysis.effects import effects, episode_outcomes
 from analysis.roles import describe, team_roles
 from analysis.social import (
@@ -51,6 +58,29 @@ from envs.interventions import classify, parse_condition
 from envs.spec import EnvSpec
 
 CONTROL = "control"
+PLAN_FILE = "study.json"
+"""The study's plan in its output directory (``marl.study.write_plan``)."""
+
+Planned = list[tuple[Path, int]]
+"""A subject's planned datasets: (dataset directory, episodes to read)."""
+
+
+def read_plan(out: Path) -> dict[str, Planned] | None:
+    """Subject → its planned datasets, from ``OUT/study.json`` (None when there is none)."""
+    path = out / PLAN_FILE
+    if not path.exists():
+        return None
+    try:
+        tasks = json.loads(path.read_text())["tasks"]
+        plan: dict[str, Planned] = {}
+        for t in tasks:
+            where = Path(t["path"])
+            plan.setdefault(str(t["subject"]), []).append((where if where.is_absolute() else out / where, int(t["episodes"])))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DatasetError(f"{path}: not a study plan ({type(exc).__name__}: {exc}); rerun the study to write it again") from None
+    if not plan:
+        raise DatasetError(f"{path}: plans no task")
+    return plan
 
 
 def _condition_lines(paths: Sequence[Path]) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
@@ -91,14 +121,38 @@ def _findings(eff: pd.DataFrame, lines: dict[str, tuple[str, ...]], spec: EnvSpe
     return findings
 
 
-def _load_subject(subject_dir: Path):
-    paths = sorted(p.parent for p in subject_dir.glob("*/seed_*/manifest.json"))
-    if not paths:
-        raise DatasetError(f"{subject_dir}: no datasets (expected <condition>/seed_<s>/manifest.json)")
-    lines, policies = _condition_lines(paths)
+def _open_planned(planned: Planned) -> list[Dataset]:
+    """The planned datasets, each checked to hold its planned episodes 0..n-1."""
+    datasets = []
+    for path, n in planned:
+        ds = open_dataset(path)
+        held = int(np.isin(np.arange(n), ds.episode_ids).sum())
+        if held < n:
+            raise DatasetError(
+                f"{path} holds {held} of the {n} planned episodes (the study stopped before recording them); rerun the study to finish it"
+            )
+        datasets.append(ds)
+    return datasets
+
+
+def _load_subject(subject_dir: Path, planned: Planned | None = None):
+    """Conditions, policies and episodes of a subject: the planned ones, or every dataset there."""
+    if planned is None:
+        paths = sorted(p.parent for p in subject_dir.glob("*/seed_*/manifest.json"))
+        if not paths:
+            raise DatasetError(f"{subject_dir}: no datasets (expected <condition>/seed_<s>/manifest.json)")
+        datasets, wanted = [open_dataset(p) for p in paths], None
+    else:
+        datasets = _open_planned(planned)
+        wanted = {str(ds.path): n for ds, (_, n) in zip(datasets, planned, strict=True)}
+    lines, policies = _condition_lines([ds.path for ds in datasets])
     if CONTROL not in lines:
         raise DatasetError(f"{subject_dir}: no {CONTROL!r} condition; found {', '.join(lines)}")
-    return lines, policies, load(paths, fields=("actions", "rewards", "events"))
+    if wanted is None:
+        return lines, policies, load(datasets, fields=("actions", "rewards", "events"))
+    eps = load(datasets, fields=("actions", "rewards", "events"), episodes=range(max(wanted.values())))
+    limit = np.array([wanted[src] for src in eps.source])
+    return lines, policies, eps if (eps.episode_ids < limit).all() else eps.select(eps.episode_ids < limit)
 
 
 def _graphs(eff, table, lines, spec, chosen, dependency_outcome, out: Path) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -132,9 +186,11 @@ def analyze_subject(
     alpha: float = 0.05,
     lazy_margin: float = 0.1,
     n_resamples: int = 9999,
+    planned: Planned | None = None,
 ) -> dict[str, Any]:
-    """Effects, graphs, findings and figures of one subject's datasets (module docstring)."""
-    lines, policies, eps = _load_subject(subject_dir)
+    """Effects, graphs, findings and figures of one subject's datasets: ``planned`` (dataset,
+    episodes) pairs, or (None) every dataset under ``subject_dir`` (module docstring)."""
+    lines, policies, eps = _load_subject(subject_dir, planned)
     spec, name = eps.spec, subject_dir.name
     table = episode_outcomes(eps)
     # common random numbers: episode i of seed s is seeded alike under every condition, so it pairs
@@ -192,15 +248,21 @@ def _roles(table: pd.DataFrame, spec: EnvSpec, out: Path) -> dict[str, Any]:
 
 
 def analyze_study(out: str | Path, *, name: str = "", log: Callable[[str], Any] = print, **options: Any) -> dict[str, Any]:
-    """Analyse every subject of a study directory; writes the summary files (module docstring)."""
+    """Analyse every planned subject of a study directory; writes the summary files (module docstring)."""
     out = Path(out)
-    subjects = sorted(p for p in (out / "datasets").glob("*") if p.is_dir())
-    if not subjects:
-        raise DatasetError(f"{out}: no study datasets under {out / 'datasets'}")
+    plan = read_plan(out)
+    if plan is None:
+        subjects = sorted(p.name for p in (out / "datasets").glob("*") if p.is_dir())
+        if not subjects:
+            raise DatasetError(f"{out}: no study datasets under {out / 'datasets'}")
+    else:
+        subjects = sorted(plan)
     results = []
-    for subject_dir in subjects:
-        log(f"analysing {subject_dir.name}")
-        results.append(analyze_subject(subject_dir, out / "analysis" / subject_dir.name, **options))
+    for subject in subjects:
+        log(f"analysing {subject}")
+        planned = None if plan is None else plan[subject]
+        shutil.rmtree(out / "analysis" / subject, ignore_errors=True)  # derived files: none of an earlier run may stay
+        results.append(analyze_subject(out / "datasets" / subject, out / "analysis" / subject, planned=planned, **options))
     pd.concat([pd.read_csv(out / "analysis" / r["subject"] / "effects.csv").assign(subject=r["subject"]) for r in results]).to_csv(
         out / "effects.csv", index=False
     )

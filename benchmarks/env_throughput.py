@@ -5,9 +5,10 @@ resetting when an episode ends; the batched core steps K envs with auto-reset an
 steps per call. Each case runs ``--repeats`` times for about ``--seconds`` each; the median is
 reported, with the best and worst, and the CPU-time rate (less sensitive to a busy machine).
 
-Targets (issue 2) and anchors measured on a 2-core CPU (REFERENCE §4): cooking's PettingZoo
-face >= 25,000 (overcooked-ai with its lossless observation: 7,842), its batched core >= 1,000,000
-at K = 1024 (JaxMARL Overcooked on CPU: 3,266 / 598,877 / 647,160 at K = 1 / 64 / 1024).
+Targets (issue 2) and anchors measured on a 2-core CPU (docs/literature.md, 'Measured speeds'):
+cooking's PettingZoo face >= 25,000 (overcooked-ai with its lossless observation: 7,842), its
+batched core >= 1,000,000 at K = 1024 (JaxMARL Overcooked on CPU: 3,266 / 598,877 / 647,160 at
+K = 1 / 64 / 1024).
 Worlds that do not import (another one still being built) are reported as skipped.
 
 Usage: ``python benchmarks/env_throughput.py [--seconds 1.0] [--repeats 3] [--env cooking]``;

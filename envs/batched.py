@@ -6,7 +6,7 @@ drives it: seeding, action validation, episode clocks, horizon truncation and au
 every world gets them the same way. Agents are an axis here; agent-keyed dicts live only in the
 PettingZoo facade (``envs.parallel``).
 
-Seeding (DESIGN.md, Style 6): one ``np.random.Generator`` per BatchedEnv, seeded by
+Seeding (docs/design.md, 'Style', rule 6): one ``np.random.Generator`` per BatchedEnv, seeded by
 ``reset(seed)``; the same seed and the same K give the same trajectories. Auto-reset draws the new
 episodes from the same generator, so a whole batched run is reproducible from its seed.
 

@@ -16,7 +16,10 @@ Grammar (one line per intervention; a *condition* is a list of lines, the contro
 - OP: ``mask`` (0) · ``set(V[,V])`` (the ground-truth value V, e.g. a class index, encoded into the
   bottleneck) · ``mean`` (the concept's mean over a reference set of bottlenecks) · ``shuffle``
   (the value at another random reference step) · ``oracle`` (the ground truth) · ``noise(SIGMA)``.
-- ``@ START:STOP``: only at episode steps START <= t < STOP (either bound may be omitted).
+- ``@ START:STOP``: only at episode steps START <= t < STOP (either bound may be omitted). A window
+  that starts at or after the episode's horizon would never apply: ``check_windows`` makes it an
+  error wherever lines meet a world (the recorder, the experiment's checks). A STOP past the
+  horizon is allowed: the window runs to the episode's end.
 
 Example: ``agent_1: teammates.position -> mask``, ``all: pot*.count -> set(3)``,
 ``agent_0: self.* -> shuffle @ 100:``.
@@ -114,6 +117,17 @@ def _window(line: str, raw: str | None) -> tuple[int, int | None]:
     if not m or (m[1] and m[2] and int(m[2]) <= int(m[1])):
         raise ValueError(f"intervention {line!r}: window must read START:STOP with START < STOP (either may be empty)")
     return int(m[1] or 0), int(m[2]) if m[2] else None
+
+
+def check_windows(interventions: Sequence[Intervention], horizon: int) -> None:
+    """Raise ValueError for a line whose window starts at or after ``horizon`` (episode steps are
+    0..horizon-1, so it would never apply), naming the line, its start and the horizon."""
+    for iv in interventions:
+        if iv.start >= horizon:
+            raise ValueError(
+                f"intervention {iv.text!r}: its window starts at step {iv.start}, but episodes last {horizon} steps "
+                f"(steps 0..{horizon - 1}), so it would never apply; start it below {horizon}"
+            )
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The PettingZoo face of every world: a ``ParallelEnv`` over a BatchedEnv with K = 1.
 
-This is the only place where agents are dict keys (DESIGN.md, Style 4). Each agent's info holds
-``"concepts"`` (its ground-truth concept vector, ``env.spec.concepts`` gt layout) and ``"events"``
-(its event counts for the step, ``env.spec.event_names``). Spaces are built once and cached.
+This is the only place where agents are dict keys (docs/design.md, 'Style', rule 4). Each
+agent's info holds ``"concepts"`` (its ground-truth concept vector, ``env.spec.concepts`` gt
+layout) and ``"events"`` (its event counts for the step, ``env.spec.event_names``). Spaces are
+built once and cached.
 """
 
 from __future__ import annotations

@@ -32,15 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Before any command imports torch or ray (REFERENCE §5): one thread per training process, and no
-    # Ray auth token written under the home directory.
+    # Before any command imports torch or ray (docs/design.md, 'RLlib and Ray on a CPU'): one thread
+    # per training process, and no Ray auth token written under the home directory.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     args = build_parser().parse_args(argv)
+    import yaml  # after parsing: ``ethogram --help`` stays fast
+
     try:
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"ethogram {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as exc:  # a config file read without marl.config.read_yaml (which names the file)
+        print(f"ethogram {args.command}: error: not valid YAML: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 

@@ -14,6 +14,11 @@ Rules:
   is switched off (``marl.study.EVAL_OVERRIDES``).
 - The study's subjects are every trial of every concept-bottleneck run; baseline runs are trained
   and evaluated for comparison (they have no concepts to intervene on).
+- Nothing is written and Ray is not started before the whole experiment is checked
+  (``check_experiment``): every run's resolved training config and env, the study section (its
+  fields, and every condition's lines and windows against each subject run's world and horizon,
+  planted seats included) and the behaviour section. A bad value found after stage 1 would leave a
+  half-made run directory behind.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from envs.config import ConfigError, check_range, config_from_dict, config_to_dict
 
@@ -63,6 +67,10 @@ class BehaviourSpec:
     """Envs stepped together while recording."""
     analyze_args: tuple[str, ...] = ()
     """Extra ``ethogram analyze`` arguments, e.g. ``[--epochs, "20"]``."""
+
+    def __post_init__(self) -> None:
+        for name in ("checkpoints", "episodes", "num_envs"):
+            check_range(f"behaviour.{name}", getattr(self, name), 1, integer=True)
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,8 @@ class ExperimentConfig:
         names = [r.name for r in self.runs]
         if len(set(names)) != len(names):
             raise ConfigError(f"run names must be unique, got {names}")
-        check_range("eval_episodes", self.eval_episodes, 2)
+        check_range("eval_episodes", self.eval_episodes, 2, integer=True)
+        check_range("gif_max_frames", self.gif_max_frames, 1, integer=True)
         if self.behaviour and self.behaviour.run and self.behaviour.run not in names:
             raise ConfigError(f"behaviour.run={self.behaviour.run!r} is not allowed; choose one of: {', '.join(names)}")
         if self.study and {"name", "subjects", "checkpoints"} & set(self.study):
@@ -114,12 +123,15 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None, runs: 
 
     ``overrides`` are ``--set`` items (``defaults.max_env_steps=2e6``); ``runs`` keeps only the named runs.
     """
-    from marl.config import merge_dicts, parse_overrides
+    from marl.config import merge_dicts, parse_overrides, read_yaml
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"experiment config {path} does not exist")
-    data = merge_dicts(yaml.safe_load(path.read_text()) or {}, parse_overrides(overrides))
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level (name, runs, ...)")
+    data = merge_dicts(data, parse_overrides(overrides))
     cfg = config_from_dict(ExperimentConfig, data, where="experiment")
     if runs:
         known = [r.name for r in cfg.runs]
@@ -145,6 +157,71 @@ def train_config(spec: RunSpec, base: Path, out: Path, defaults: dict[str, Any] 
     if overrides.get("env", data["env"]) != data["env"]:
         data["env_config"] = {}
     return from_dict(merge_dicts(data, overrides))
+
+
+def check_experiment(cfg: ExperimentConfig, base: Path, out: Path) -> None:
+    """Raise a named error for anything of ``cfg`` a later stage would refuse (module docstring)."""
+    import envs
+
+    configs = {}
+    for spec in cfg.runs:
+        try:
+            configs[spec.name] = tcfg = train_config(spec, base, out, cfg.defaults)
+            envs.make_batched(tcfg.env, tcfg.env_config, 1)
+        except ConfigError as exc:
+            raise ConfigError(f"run {spec.name!r}: {exc}") from None
+    if cfg.study is not None:
+        _check_study(cfg, configs, out)
+    if cfg.behaviour is not None and cfg.behaviour.analyze_args:
+        _check_analyze_args(cfg.behaviour.analyze_args)
+
+
+def _check_study(cfg: ExperimentConfig, configs: dict[str, Any], out: Path) -> None:
+    """The study section's fields, and each condition (configured or generated) against the world
+    and horizon of every concept-bottleneck run it will study, with and without each planted seat."""
+    import envs
+    from envs.interventions import check_windows, parse_condition
+    from marl.seats import SeatError, check_lines, check_seats
+    from marl.study import eval_config, expand_conditions, study_from_dict
+
+    fields = {k: v for k, v in cfg.study.items() if k not in ("runs", "planted")}
+    try:
+        study = study_from_dict({**fields, "name": cfg.name, "subjects": [{"name": "check", "checkpoint": str(out)}]})
+    except ConfigError as exc:
+        raise ConfigError(str(exc) if str(exc).startswith("study") else f"study: {exc}") from None
+    planted = [{"name": "", "seats": {}}, *(cfg.study.get("planted") or ())]
+    for run in cfg.study.get("runs") or configs:
+        tcfg = configs[run]
+        if tcfg.policy != "cbp":
+            continue
+        env = envs.make_batched(tcfg.env, eval_config(tcfg.env_config), 1)
+        for plant in planted:
+            try:
+                scripted = tuple(check_seats(plant["seats"], tcfg.env, env.spec.agents))
+            except SeatError as exc:
+                raise SeatError(f"study.planted {plant['name']!r} (run {run!r}): {exc}") from None
+            conditions = expand_conditions(study, env.spec.agents, scripted)
+            if len(conditions) == 1:
+                raise ConfigError("study: only the control would run; add conditions or probes to compare with it")
+            for name, condition in conditions.items():
+                try:
+                    check_lines(condition.lines, scripted)
+                    check_windows(parse_condition(condition.lines, env.spec.concepts), env.horizon)
+                except ValueError as exc:
+                    plant_note = f", planted {plant['name']!r}" if plant["name"] else ""
+                    raise ConfigError(f"study condition {name!r} (run {run!r}{plant_note}): {exc}") from None
+
+
+def _check_analyze_args(args: tuple[str, ...]) -> None:
+    """``behaviour.analyze_args`` must parse as ``ethogram analyze`` options."""
+    from experiments.cli import build_parser
+
+    try:
+        build_parser().parse_args(["analyze", "DATASET", "--out", "OUT", *args])
+    except SystemExit:
+        raise ConfigError(
+            f"behaviour.analyze_args={list(args)} are not options of ethogram analyze (see ethogram analyze --help)"
+        ) from None
 
 
 class Journal:
@@ -210,6 +287,7 @@ def run_experiment(
     from experiments import stages
 
     out = Path(out)
+    check_experiment(cfg, base, out)
     journal = Journal(out, cfg, kind, command)
     trials = {}
     steps = {

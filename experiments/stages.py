@@ -2,6 +2,14 @@
 
 ``train`` returns ``{run: {seed: trial_dir}}``; the later stages take that map. Every stage returns
 a short note for ``experiment.json`` ("skipped: ..." when it had nothing to do).
+
+Rules for reruns: only complete checkpoints are used (``marl.loading.complete_checkpoints``: a run
+killed while writing one leaves it half-written); an evaluation is redone when its checkpoint, its
+episode count or its env config changed; the behaviour analysis reads exactly the datasets it
+planned, each holding exactly the planned episodes (one that holds more is recorded again), and
+lists them in ``behaviour/datasets.json`` for the report. Recordings store their checkpoint
+relative to themselves (``marl.loading.checkpoint_info``), so a run directory moved or copied whole
+resumes.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ def evaluate(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
         for seed, trial in seeds.items():
             env_id, env_config, manifest = _env_of(trial)
             target = trial / "eval.json"
-            if target.exists() and json.loads(target.read_text()).get("iteration") == manifest["iteration"]:
+            if _evaluated(target) == (manifest["iteration"], cfg.eval_episodes, env_config):
                 continue
             data = out / "eval" / f"{run}_seed{seed}"
             shutil.rmtree(data, ignore_errors=True)  # episodes of an earlier checkpoint (or an interrupted evaluation) are stale
@@ -76,22 +84,40 @@ def evaluate(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
     return f"{written} trial(s) evaluated" if written else "skipped: every trial already evaluated"
 
 
+def _evaluated(target: Path) -> tuple[Any, Any, Any] | None:
+    """(iteration, episodes, env config) of an existing eval.json (None when absent or unreadable)."""
+    try:
+        done = json.loads(target.read_text())
+    except (OSError, ValueError):
+        return None
+    return (done.get("iteration"), done.get("episodes"), done.get("env_config")) if isinstance(done, dict) else None
+
+
+def _record_checkpoint(ckpt: Path, env_id: str, env_config: dict, episodes: int, target: Path, **options: Any) -> None:
+    """Record ``episodes`` episodes of a checkpoint into ``target``: resumed, or recorded afresh when
+    it holds more (the analyses read whole datasets); the checkpoint is stored relative to ``target``."""
+    import envs
+    from analysis.dataset import DatasetError, open_dataset
+    from marl.loading import checkpoint_info, load_policy
+    from marl.record import record
+
+    if target.exists():
+        try:
+            held = open_dataset(target).num_episodes
+        except DatasetError:
+            held = 0  # the writer says what is wrong with it, or repairs it
+        if held > episodes:
+            shutil.rmtree(target)
+    policy = load_policy(ckpt, envs.make_batched(env_id, env_config, 1))
+    record(env_id, env_config, policy, episodes, target, policy_info=checkpoint_info(ckpt, target, policy), progress=False, **options)
+
+
 def _evaluate_trial(trial: Path, env_id: str, env_config: dict, manifest: dict, episodes: int, data: Path) -> dict[str, Any]:
     from analysis.dataset import load, open_dataset
     from marl.concept_loss import concept_accuracy
-    from marl.record import record
 
-    record(
-        env_id,
-        env_config,
-        f"checkpoint:{trial}",
-        episodes,
-        data,
-        seed=10_000 + int(manifest["seed"]),
-        num_envs=min(episodes, 16),
-        store_obs=False,
-        progress=False,
-    )
+    seed = 10_000 + int(manifest["seed"])
+    _record_checkpoint(trial, env_id, env_config, episodes, data, seed=seed, num_envs=min(episodes, 16), store_obs=False)
     predicted = open_dataset(data).manifest.predicted
     eps = load(data, fields=("rewards", "events", "concepts", *(("predicted",) if predicted else ())))
     returns = eps.returns()  # (E, N)
@@ -188,10 +214,10 @@ def study(cfg: ExperimentConfig, trials: Trials, out: Path, address: str | None,
 
 def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
     """Record episodes at successive checkpoints of one trial, then ``ethogram analyze`` them."""
+    from analysis.report.collect import BEHAVIOUR_DATASETS
     from analysis.roles import behaviour_roles
     from experiments.cli import main
-    from marl.loading import policy_manifest
-    from marl.record import record
+    from marl.loading import complete_checkpoints, policy_manifest
 
     spec = cfg.behaviour
     if spec is None:
@@ -200,14 +226,17 @@ def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str
     if run is None:
         return "skipped: no concept-bottleneck run"
     seed, trial = next(iter(trials[run].items()))
-    checkpoints = evenly_spaced(sorted(p for p in (trial / "checkpoints").glob("iter_*") if (p / "policy").exists()), spec.checkpoints)
+    checkpoints = evenly_spaced(complete_checkpoints(trial), spec.checkpoints)
     env_id, env_config, _ = _env_of(trial)
+    base = out / "behaviour" / "datasets"
     datasets = []
     for ckpt in checkpoints:
-        target = out / "behaviour" / "datasets" / f"{run}_seed{seed}" / ckpt.name
-        record(env_id, env_config, f"checkpoint:{ckpt}", spec.episodes, target, seed=20_000 + seed, num_envs=spec.num_envs, progress=False)
+        target = base / f"{run}_seed{seed}" / ckpt.name
+        _record_checkpoint(ckpt, env_id, env_config, spec.episodes, target, seed=20_000 + seed, num_envs=spec.num_envs)
         datasets.append(str(target))
         log(f"recorded {spec.episodes} episodes at {ckpt.name}")
+    listed = {"datasets": [Path(d).relative_to(base).as_posix() for d in datasets]}
+    (out / "behaviour" / BEHAVIOUR_DATASETS).write_text(json.dumps(listed, indent=2))
     code = main(["analyze", *datasets, "--out", str(out / "behaviour" / "analysis"), *spec.analyze_args])
     if code != 0:
         raise RuntimeError(f"ethogram analyze failed with exit code {code}")

@@ -1,6 +1,7 @@
 """The typed concept loss of a concept-bottleneck policy, and the bottleneck's value encodings.
 
-Grupen et al. 2022 supervise the concept layer with one loss per concept kind (REFERENCE §3):
+Grupen et al. 2022 supervise the concept layer with one loss per concept kind (docs/methods.md,
+'Concept loss'):
 - binary: BCE on the concept's single logit;
 - categorical: softmax cross-entropy per concept over its classes. Logits are gathered as
   (B, n_concepts, n_classes) from the ``pred`` layout (the official code reshapes (B, classes, n),

@@ -1,23 +1,25 @@
 """Training configuration: frozen dataclasses, loaded from YAML with ``--set key=value`` overrides.
 
 A config file mirrors ``TrainConfig``; nested sections (``model``, ``ppo``, ``sampling``) are
-mappings. Unknown keys and bad values raise ``ConfigError`` naming the field and the allowed values.
+mappings. Unknown keys and bad values raise ``ConfigError`` naming the field and the allowed values:
+types are checked against the fields' hints (``envs.config.config_from_dict``), every numeric field
+has a range (NaN and infinities are refused), and ``env_config`` is built into the env's own config
+at load time. So a config that loads is one that trains: ``marl.train`` checks it all before it
+starts Ray or writes anything. Malformed YAML (in the file or a ``--set`` value) is a
+``ConfigError`` naming where it is.
 ``--set`` takes dotted keys whose values are parsed as YAML: ``--set ppo.lr=1e-4 seeds=[0,1]``.
-PPO defaults follow REFERENCE §3 (Grupen et al. / Carroll et al.).
+PPO defaults follow Grupen et al. 2022 (docs/methods.md, 'PPO hyper-parameters').
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from envs.config import ConfigError, check_choice, check_range, config_from_dict, config_to_dict
+from envs.config import ConfigError, check_choice, check_each, check_range, config_from_dict, config_to_dict
 from marl.concept_loss import BOTTLENECK_MODES
 
 POLICIES = ("cbp", "baseline")
@@ -51,55 +53,67 @@ class ModelConfig:
     def __post_init__(self) -> None:
         check_choice("model.bottleneck_mode", self.bottleneck_mode, BOTTLENECK_MODES)
         check_choice("model.concept_training", self.concept_training, CONCEPT_TRAINING)
-        check_range("model.residual_dim", self.residual_dim, 0)
-        check_range("model.conv_stride", self.conv_stride, 1)
+        check_range("model.residual_dim", self.residual_dim, 0, integer=True)
+        check_range("model.conv_stride", self.conv_stride, 1, integer=True)
         if not self.hidden:
             raise ConfigError("model.hidden must name at least one layer width")
+        for name in ("conv_channels", "hidden", "head_hidden"):
+            check_each(f"model.{name}", getattr(self, name), 1, integer=True)
 
 
 @dataclass(frozen=True)
 class PPOSettings:
-    """PPO hyper-parameters (REFERENCE §3) and the concept loss weight."""
+    """PPO hyper-parameters (docs/methods.md, 'PPO hyper-parameters') and the concept loss weight."""
 
     lr: float = 5e-4
+    """Initial learning rate, >= 0."""
     lr_final: float = 5e-7
-    """Learning rate reached linearly at ``lr_anneal_steps`` env steps."""
+    """Learning rate reached linearly at ``lr_anneal_steps`` env steps, >= 0."""
     lr_anneal_steps: int | None = None
-    """Env steps of the linear decay (None: ``max_env_steps``, or 5e6 when stopping on time)."""
+    """Env steps of the linear decay, >= 1 (None: ``max_env_steps``, or 5e6 when stopping on time)."""
     gamma: float = 0.99
+    """Discount, in [0, 1]."""
     lambda_: float = 0.95
+    """GAE lambda, in [0, 1]."""
     clip: float = 0.2
+    """PPO's policy ratio clip, >= 0."""
     entropy: float = 0.01
+    """Entropy bonus coefficient, >= 0 (a negative one would punish exploration)."""
     vf_coeff: float = 1.0
+    """Value loss coefficient, >= 0."""
     vf_clip: float = 1e6
-    """Clip of the squared value error (RLlib's ``vf_clip_param``); large = off."""
+    """Clip of the squared value error (RLlib's ``vf_clip_param``), > 0; large = off."""
     grad_clip: float = 0.5
+    """Clip of the gradients' global norm, > 0."""
     num_epochs: int = 4
+    """Passes over each iteration's batch, >= 1."""
     num_minibatches: int = 4
     """Minibatches per epoch; the minibatch size is each module's batch divided by this."""
     concept_loss_weight: float = 0.1
+    """Weight of the concept loss beside PPO's, >= 0."""
     position_loss_scale: float = 1.0
     """Multiplies the position slots' squared errors inside the concept loss. Positions are learned
     normalised to [0, 1], so one cell of error in a W-column world costs only 1/W² there: at 1.0 a
     jointly trained bottleneck lets PPO bend positions by cells (Clean Up: ~3). ~W² weighs a cell
     of position error like a confidently wrong binary concept."""
     reward_scale: float = 1.0
-    """Rewards are multiplied by this for learning (reported returns are unscaled)."""
+    """Rewards are multiplied by this for learning, > 0 (reported returns are unscaled)."""
     learner_threads: int = 1
     """torch threads of the learner update only (sampling always uses 1). 2 nearly halves the update
     time on a quiet 2-core machine; with other processes on the cores it is many times slower
     (measured 1.1k vs 7.3k env steps/s), so keep 1 unless the trial has the cores to itself."""
 
     def __post_init__(self) -> None:
-        check_range("ppo.lr", self.lr, 0)
+        for name in ("lr", "lr_final", "clip", "entropy", "vf_coeff", "concept_loss_weight", "position_loss_scale"):
+            check_range(f"ppo.{name}", getattr(self, name), 0)
+        for name in ("vf_clip", "grad_clip", "reward_scale"):
+            check_range(f"ppo.{name}", getattr(self, name), 0, open_low=True)
         check_range("ppo.gamma", self.gamma, 0, 1)
         check_range("ppo.lambda_", self.lambda_, 0, 1)
-        check_range("ppo.clip", self.clip, 0)
-        check_range("ppo.num_epochs", self.num_epochs, 1)
-        check_range("ppo.num_minibatches", self.num_minibatches, 1)
-        check_range("ppo.concept_loss_weight", self.concept_loss_weight, 0)
-        check_range("ppo.position_loss_scale", self.position_loss_scale, 0)
-        check_range("ppo.learner_threads", self.learner_threads, 1)
+        if self.lr_anneal_steps is not None:
+            check_range("ppo.lr_anneal_steps", self.lr_anneal_steps, 1, integer=True)
+        for name in ("num_epochs", "num_minibatches", "learner_threads"):
+            check_range(f"ppo.{name}", getattr(self, name), 1, integer=True)
 
 
 @dataclass(frozen=True)
@@ -109,19 +123,26 @@ class SamplingConfig:
     sampler: str = "fast"
     """``fast`` (``marl.sampling``) or ``rllib`` (RLlib's MultiAgentEnvRunner over the PettingZoo env)."""
     num_env_runners: int = 0
-    """Remote env runner actors (0: sample in the training process)."""
+    """Remote env runner actors, >= 0 (0: sample in the training process)."""
     num_envs_per_runner: int = 32
+    """Envs each runner steps together, >= 1."""
     rollout_length: int = 400
-    """Steps per env per iteration; iteration batch = rollout_length × num_envs × max(1, runners)."""
+    """Steps per env per iteration, >= 1; iteration batch = rollout_length × num_envs × max(1, runners)."""
     cpus_per_runner: float = 1.0
+    """CPUs Ray reserves for each remote env runner, >= 0."""
     runner_resources: dict[str, float] = field(default_factory=dict)
-    """Custom Ray resources each env runner needs (e.g. ``{worker_node: 0.01}``)."""
+    """Custom Ray resources each env runner needs, each >= 0 (e.g. ``{worker_node: 0.01}``)."""
 
     def __post_init__(self) -> None:
         check_choice("sampling.sampler", self.sampler, SAMPLERS)
-        check_range("sampling.num_env_runners", self.num_env_runners, 0)
-        check_range("sampling.num_envs_per_runner", self.num_envs_per_runner, 1)
-        check_range("sampling.rollout_length", self.rollout_length, 1)
+        check_range("sampling.num_env_runners", self.num_env_runners, 0, integer=True)
+        check_range("sampling.num_envs_per_runner", self.num_envs_per_runner, 1, integer=True)
+        check_range("sampling.rollout_length", self.rollout_length, 1, integer=True)
+        check_range("sampling.cpus_per_runner", self.cpus_per_runner, 0)
+        if not isinstance(self.runner_resources, dict):
+            raise ConfigError(f"sampling.runner_resources={self.runner_resources!r} must be a mapping of resource name to amount")
+        for name, amount in self.runner_resources.items():
+            check_range(f"sampling.runner_resources.{name}", amount, 0)
 
 
 @dataclass(frozen=True)
@@ -139,19 +160,20 @@ class TrainConfig:
     ppo: PPOSettings = field(default_factory=PPOSettings)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     shaping_anneal_steps: int = 2_500_000
-    """Env steps over which the world's ``shaping_scale`` falls linearly from 1 to 0 (fast sampler;
+    """Env steps (>= 0) over which the world's ``shaping_scale`` falls linearly from 1 to 0 (fast sampler;
     the env config must turn shaping on, e.g. cooking's ``shaping: true``)."""
     max_env_steps: int | None = 100_000
-    """Stop after this many env steps (None: no step limit)."""
+    """Stop after this many env steps, >= 1 (None: no step limit)."""
     max_time_s: float | None = None
-    """Stop after this many seconds of training (None: no time limit)."""
+    """Stop after this many seconds of training, > 0 (None: no time limit)."""
     seeds: tuple[int, ...] = (0,)
-    """One trial per seed, run in parallel as Ray actors."""
+    """One trial per seed (each >= 0), run in parallel as Ray actors."""
     checkpoint_every: int = 10
-    """Save a checkpoint every N iterations (and always at the end)."""
+    """Save a checkpoint every N >= 1 iterations (and always at the end)."""
     out_dir: str = "runs/train"
+    """The run directory (``config.yaml`` and one ``seed_S/`` per trial)."""
     trial_cpus: float = 1.0
-    """CPUs reserved for each trial's driver (its learner)."""
+    """CPUs reserved for each trial's driver (its learner), >= 0; ``marl.train`` checks the cluster has them."""
 
     def __post_init__(self) -> None:
         from envs import ENV_IDS
@@ -161,14 +183,40 @@ class TrainConfig:
         check_choice("sharing", self.sharing, SHARING)
         if self.max_env_steps is None and self.max_time_s is None:
             raise ConfigError("max_env_steps and max_time_s are both null; set at least one stop condition")
+        if self.max_env_steps is not None:
+            check_range("max_env_steps", self.max_env_steps, 1, integer=True)
+        if self.max_time_s is not None:
+            check_range("max_time_s", self.max_time_s, 0, open_low=True)
+        if isinstance(self.seeds, str) or not isinstance(self.seeds, tuple | list):
+            raise ConfigError(f"seeds={self.seeds!r} must be a list of integers, e.g. [0, 1]")
         if not self.seeds:
             raise ConfigError("seeds must list at least one seed")
-        check_range("checkpoint_every", self.checkpoint_every, 1)
-        check_range("shaping_anneal_steps", self.shaping_anneal_steps, 0)
+        repeated = [str(s) for s in dict.fromkeys(s for s in self.seeds if list(self.seeds).count(s) > 1)]
+        if repeated:  # two trials would train into one seed_<s>/
+            verb = "appears" if len(repeated) == 1 else "appear"
+            raise ConfigError(f"seeds must not repeat a seed; {', '.join(repeated)} {verb} more than once in {list(self.seeds)}")
+        check_each("seeds", self.seeds, 0, integer=True)
+        check_range("checkpoint_every", self.checkpoint_every, 1, integer=True)
+        check_range("shaping_anneal_steps", self.shaping_anneal_steps, 0, integer=True)
+        check_range("trial_cpus", self.trial_cpus, 0)
+        if not isinstance(self.out_dir, str) or not self.out_dir:
+            raise ConfigError(f"out_dir={self.out_dir!r} must be a directory path")
+        self._check_env_config()
         if self.env_config.get("shaping") and self.sampling.sampler != "fast":
             raise ConfigError(
                 "env_config.shaping=true is annealed by the fast sampler only; set sampling.sampler=fast or env_config.shaping=false"
             )
+
+    def _check_env_config(self) -> None:
+        """Build the env's own config now, so that a bad ``env_config`` fails at load time (not in a trial)."""
+        from envs import make_config
+
+        if not isinstance(self.env_config, dict):
+            raise ConfigError(f"env_config={self.env_config!r} must be a mapping of the {self.env} config's fields")
+        try:
+            make_config(self.env, self.env_config)
+        except ConfigError as exc:
+            raise ConfigError(f"env_config ({self.env}): {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return config_to_dict(self)
@@ -187,8 +235,26 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             node = node.setdefault(p, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"--set {item!r}: {p} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {item!r}: not valid YAML ({_yaml_problem(exc)})") from None
     return out
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The YAML error's problem and position in one line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else problem
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The YAML document in ``path``; malformed YAML is a ConfigError naming the file and the position."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({_yaml_problem(exc)})") from None
 
 
 def merge_dicts(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -199,50 +265,16 @@ def merge_dicts(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _numbers(cls: type, data: dict[str, Any], where: str = "") -> dict[str, Any]:
-    """Coerce numeric fields: YAML reads ``1e-4`` as a string; anything non-numeric is an error."""
-    hints = typing.get_type_hints(cls)
-    out = dict(data)
-    for f in dataclasses.fields(cls):
-        if f.name not in out or out[f.name] is None:
-            continue
-        hint, value, name = hints[f.name], out[f.name], f"{where}{f.name}"
-        if dataclasses.is_dataclass(hint) and isinstance(value, dict):
-            out[f.name] = _numbers(hint, value, f"{name}.")
-            continue
-        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
-        kinds = {t for t in (typing.get_args(hint) if union else (hint,)) if t in (int, float)}
-        if not kinds:
-            continue
-        if isinstance(value, bool):
-            raise ConfigError(f"{name}={value!r} must be a number")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{name}={value!r} must be a number") from None
-        if float in kinds:
-            out[f.name] = number
-        elif number != int(number):
-            raise ConfigError(f"{name}={value!r} must be an integer")
-        else:
-            out[f.name] = int(number)
-    return out
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
     """A TrainConfig from a YAML file (or defaults) with ``--set`` overrides applied."""
     data: dict[str, Any] = {}
     if path is not None:
-        text = Path(path).read_text()
-        data = yaml.safe_load(text) or {}
+        data = read_yaml(path) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = merge_dicts(data, parse_overrides(overrides))
-    unknown = sorted(set(data) - {f.name for f in dataclasses.fields(TrainConfig)})
-    if unknown:  # named by config_from_dict with the allowed fields
-        return config_from_dict(TrainConfig, data)
-    return config_from_dict(TrainConfig, _numbers(TrainConfig, data))
+    return from_dict(merge_dicts(data, parse_overrides(overrides)))
 
 
 def from_dict(data: dict[str, Any]) -> TrainConfig:
-    return config_from_dict(TrainConfig, _numbers(TrainConfig, data))
+    """A validated TrainConfig from a (nested) dict; numbers may come as YAML 1.1 strings (``1e-4``)."""
+    return config_from_dict(TrainConfig, data)

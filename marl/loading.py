@@ -3,10 +3,20 @@
 ``load_policy(path, env)`` returns a ``TrainedPolicy`` (an ``envs.batched.BatchedPolicy``) from a
 checkpoint's ``policy/`` folder (``policy.json`` + one safetensors file per module), a checkpoint
 dir, a trial dir (its latest checkpoint) or a run dir with one trial. Nothing of RLlib's
-checkpoint machinery is involved, so there is no silent fallback: a module class that cannot be
-imported, or is not one of ``marl.modules``' classes, raises ``PolicyLoadError`` naming it. For
-RLlib's own module checkpoints ``load_rllib_module`` checks the restored type (RLlib's
-``RLModule.from_checkpoint`` falls back to a bare ``RLModule`` whose forward returns ``{}``).
+checkpoint machinery is involved, so there is no silent fallback: ``policy.json``'s module class
+must be one of ``marl.modules.MODULE_CLASSES`` (checked by name; nothing a checkpoint names is
+imported), and a weights file that is missing, truncated or holds a tensor of another shape raises
+``PolicyLoadError`` naming the file. For RLlib's own module checkpoints ``load_rllib_module``
+checks the restored type (RLlib's ``RLModule.from_checkpoint`` falls back to a bare ``RLModule``
+whose forward returns ``{}``).
+
+Complete checkpoints (``marl.train.save_checkpoint`` writes ``algo/``, ``policy/``, then
+``progress.json``, then moves the trial's ``checkpoints/latest`` pointer to it): a checkpoint
+``iter_N`` is complete when its ``progress.json`` reads back with iteration N, its
+``policy/policy.json`` exists, and N is not past the ``latest`` pointer (a newer one was being
+written when the run was killed). ``complete_checkpoints`` lists them and ``latest_checkpoint``
+picks the newest; training's resume, loading a trial and the experiment's stages all go through
+them, and naming an incomplete checkpoint directly is a ``PolicyLoadError``.
 
 ``TrainedPolicy.act(env, out)`` runs every module once on all K envs × N agents and returns
 ``PolicyOutput(actions, concepts, intervened)``: ``concepts`` (K, N, P) is the predicted,
@@ -29,7 +39,6 @@ Hooks for interventions:
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -39,13 +48,43 @@ import numpy as np
 import torch
 
 import envs
+from analysis.dataset import PolicyInfo
+from analysis.dataset.format import relative_checkpoint
 from envs.batched import BatchedEnv, PolicyOutput, StepOutput
 from marl.concept_loss import gt_to_bottleneck
-from marl.modules import ConceptBottleneckModule, add_index_channel
+from marl.modules import MODULE_CLASSES, ConceptBottleneckModule, add_index_channel
 
 POLICY_FORMAT = "ethogram-policy/1"
 
-__all__ = ["PolicyLoadError", "TrainedPolicy", "gt_to_bottleneck", "load_policy", "load_rllib_module", "policy_manifest", "save_policy"]
+__all__ = [
+    "PolicyLoadError",
+    "TrainedPolicy",
+    "checkpoint_info",
+    "complete_checkpoints",
+    "gt_to_bottleneck",
+    "latest_checkpoint",
+    "load_policy",
+    "load_rllib_module",
+    "policy_manifest",
+    "save_policy",
+]
+LATEST = "latest"
+"""The pointer file in a trial's ``checkpoints/`` naming its newest complete checkpoint."""
+CHECKPOINT_PREFIX = "iter_"
+MANIFEST_KEYS = (
+    "module_class",
+    "policy",
+    "sharing",
+    "module_ids",
+    "model_config",
+    "observation_shape",
+    "num_actions",
+    "env_spec",
+    "seed",
+    "iteration",
+    "env_steps",
+)
+"""What ``policy.json`` must hold (``save_policy`` writes these and the training config)."""
 
 InterventionFn = Callable[[torch.Tensor, StepOutput], torch.Tensor]
 
@@ -86,47 +125,131 @@ def save_policy(algo: Any, cfg: Any, out: Path, *, seed: int, iteration: int, en
     return out
 
 
+def checkpoint_info(checkpoint: str | Path, dataset: str | Path, policy: Any) -> PolicyInfo:
+    """A dataset manifest's entry for ``policy``, loaded from ``checkpoint`` and recorded into
+    ``dataset``: the checkpoint is stored relative to the dataset directory, so a run directory
+    moved or copied whole keeps its recordings valid and resumable."""
+    return PolicyInfo(
+        kind="checkpoint",
+        name=str(policy.name),
+        checkpoint=relative_checkpoint(checkpoint, dataset),
+        iteration=int(getattr(policy, "iteration", -1)),
+    )
+
+
+def _iteration(ckpt: Path) -> int | None:
+    """N of a checkpoint directory ``iter_N`` (None for any other name)."""
+    digits = ckpt.name.removeprefix(CHECKPOINT_PREFIX)
+    return int(digits) if ckpt.name.startswith(CHECKPOINT_PREFIX) and digits.isdigit() else None
+
+
+def _written(ckpt: Path) -> bool:
+    """Whether every part of a checkpoint was written (``progress.json`` last, naming its iteration)."""
+    try:
+        progress = json.loads((ckpt / "progress.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(progress, dict) and progress.get("iteration") == _iteration(ckpt) and (ckpt / "policy" / "policy.json").is_file()
+
+
+def complete_checkpoints(trial_dir: str | Path) -> list[Path]:
+    """A trial's complete checkpoints, oldest first (module docstring); [] before the first."""
+    ckpts = Path(trial_dir) / "checkpoints"
+    try:
+        newest = _iteration(ckpts / (ckpts / LATEST).read_text().strip())
+    except (OSError, ValueError):
+        return []
+    if newest is None:
+        return []
+    found = [(n, p) for p in ckpts.glob(f"{CHECKPOINT_PREFIX}*") if p.is_dir() and (n := _iteration(p)) is not None and n <= newest]
+    return [p for _, p in sorted(found) if _written(p)]
+
+
+def latest_checkpoint(trial_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint of a trial (None before the first)."""
+    complete = complete_checkpoints(trial_dir)
+    return complete[-1] if complete else None
+
+
+def _check_complete(ckpt: Path) -> None:
+    """Refuse a checkpoint of a trial (``.../checkpoints/iter_N``) that is not complete."""
+    if ckpt.parent.name != "checkpoints" or _iteration(ckpt) is None or ckpt in complete_checkpoints(ckpt.parent.parent):
+        return
+    complete = ", ".join(p.name for p in complete_checkpoints(ckpt.parent.parent)) or "none"
+    raise PolicyLoadError(
+        f"{ckpt} is not a complete checkpoint (a run was killed while writing it, or it is newer than the trial's "
+        f"'{LATEST}' pointer); the trial's complete checkpoints: {complete}"
+    )
+
+
 def _policy_dir(path: Path) -> Path:
     if (path / "policy.json").exists():
+        _check_complete(path.parent if path.name == "policy" else path)
         return path
     if (path / "policy" / "policy.json").exists():
+        _check_complete(path)
         return path / "policy"
-    from marl.train import latest_checkpoint
-
     trials = [path] if (path / "checkpoints").exists() else sorted(p for p in path.glob("seed_*") if (p / "checkpoints").exists())
     if len(trials) == 1 and (ckpt := latest_checkpoint(trials[0])) is not None:
         return ckpt / "policy"
     if len(trials) > 1:
         raise PolicyLoadError(f"{path} holds several trials ({', '.join(p.name for p in trials)}); name one of them")
+    if trials:
+        raise PolicyLoadError(f"{trials[0]} has no complete checkpoint yet (training was stopped before its first one was written)")
     raise PolicyLoadError(f"no policy found at {path}: expected policy.json, a checkpoint, a trial dir or a run dir")
 
 
 def policy_manifest(path: str | Path) -> dict[str, Any]:
     """The ``policy.json`` of a policy, checkpoint, trial or run directory (no weights loaded)."""
     pdir = _policy_dir(Path(path))
-    manifest = json.loads((pdir / "policy.json").read_text())
-    if manifest.get("format") != POLICY_FORMAT:
-        raise PolicyLoadError(f"{pdir / 'policy.json'}: format {manifest.get('format')!r}, expected {POLICY_FORMAT!r}")
+    target = pdir / "policy.json"
+    try:
+        manifest = json.loads(target.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PolicyLoadError(f"{target}: not readable as JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != POLICY_FORMAT:
+        got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise PolicyLoadError(f"{target}: format {got!r}, expected {POLICY_FORMAT!r}")
+    missing = [k for k in MANIFEST_KEYS if k not in manifest]
+    if missing:
+        raise PolicyLoadError(f"{target}: missing {', '.join(missing)}")
     return manifest
 
 
 def _module_class(name: str) -> type[ConceptBottleneckModule]:
-    mod, _, cls_name = name.rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(mod), cls_name)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise PolicyLoadError(f"module class {name!r} of this checkpoint cannot be imported ({exc}); it was saved by other code") from exc
-    if not (isinstance(cls, type) and issubclass(cls, ConceptBottleneckModule)):
+    """The known module class ``name`` names; checked by name, so nothing a checkpoint names is imported."""
+    known = {f"{cls.__module__}.{cls.__qualname__}": cls for cls in MODULE_CLASSES.values()}
+    if name not in known:
         raise PolicyLoadError(
-            f"module class {name!r} is not an ethogram policy module (marl.modules.ConceptBottleneckModule or BaselineModule)"
+            f"module class {name!r} of this checkpoint is not an ethogram policy module ({', '.join(known)}); "
+            "other classes cannot be imported from a checkpoint (it was saved by other code)"
         )
-    return cls
+    return known[name]
+
+
+def _weights(file: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A module's tensors from its safetensors file, every one of the module's shape."""
+    from safetensors.torch import load_file
+
+    if not file.is_file():
+        raise PolicyLoadError(f"{file}: missing (every module of policy.json needs its weights file)")
+    try:
+        state = load_file(str(file))
+    except Exception as exc:  # safetensors raises its own SafetensorError (and OSError) for damaged files
+        raise PolicyLoadError(f"{file}: cannot be read (truncated or corrupt safetensors file: {exc})") from None
+    expected = module.state_dict()
+    for key, tensor in state.items():
+        if key in expected and tuple(tensor.shape) != tuple(expected[key].shape):
+            raise PolicyLoadError(
+                f"{file}: tensor {key!r} has shape {tuple(tensor.shape)}, expected {tuple(expected[key].shape)} "
+                "for the model_config of policy.json"
+            )
+    return state
 
 
 def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = False, seed: int | None = None) -> TrainedPolicy:
     """A ``TrainedPolicy`` for ``env`` from a checkpoint (module docstring)."""
     import gymnasium as gym
-    from safetensors.torch import load_file
 
     pdir = _policy_dir(Path(path))
     manifest = policy_manifest(pdir)
@@ -148,7 +271,7 @@ def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = Fals
             inference_only=True,
             model_config=manifest["model_config"],
         )
-        missing, unexpected = module.load_state_dict(load_file(str(pdir / f"module_{mid}.safetensors")), strict=False)
+        missing, unexpected = module.load_state_dict(_weights(pdir / f"module_{mid}.safetensors", module), strict=False)
         if missing or unexpected:
             raise PolicyLoadError(f"weights of module {mid!r} do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}")
         modules[mid] = module.eval()

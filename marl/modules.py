@@ -1,6 +1,6 @@
 """RLlib modules: the concept-bottleneck policy and a baseline of matching size.
 
-Concept bottleneck (Grupen et al. 2022; REFERENCE §3)::
+Concept bottleneck (Grupen et al. 2022; docs/methods.md, 'Architecture')::
 
     obs uint8 (B, H, W, C) → encoder (conv → MLP) → features (B, E)
       → concept head: one linear layer → concept_logits (B, P)   [P = ConceptSet.pred_dim]

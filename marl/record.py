@@ -21,6 +21,7 @@ This module imports neither torch nor ray: it drives any ``envs.batched.BatchedP
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ import numpy as np
 from analysis.dataset import ConditionInfo, DatasetWriter, EpisodeBatch, Manifest, PolicyInfo
 from analysis.dataset.writer import SHARD_ROWS
 from envs import BatchedEnv, BatchedPolicy, make_batched, make_scripted
+from envs.config import check_range
 
 POLICY_FORMS = ("scripted:ROLE[,ROLE...]", "checkpoint:PATH")
 SEED_SCHEME = (
@@ -122,10 +124,14 @@ def record(
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
+    check_range("seed", seed, 0, integer=True)  # numpy's SeedSequence takes no negative seed
+    if batches_per_shard is not None:
+        check_range("batches_per_shard", batches_per_shard, 1, integer=True)
     env = make_batched(env_id, config, num_envs, auto_reset=True)
     per_shard = int(batches_per_shard or math.ceil(SHARD_ROWS / (env.num_envs * env.horizon * env.num_agents)))
     factory, info = _policy_factory(policy, env, policy_info)
     condition = condition if isinstance(condition, ConditionInfo) else ConditionInfo(id=condition)
+    check_condition(condition, env)
     predicted, intervened = _probe(env, factory(batch_seeds(seed, 0)[1]), batch_seeds(seed, 0)[0])
     manifest = Manifest(
         env=env.spec,
@@ -138,6 +144,22 @@ def record(
     )
     with DatasetWriter(out, manifest) as writer:
         return _record_shards(env, factory, writer, episodes, seed, per_shard, progress)
+
+
+def check_condition(condition: ConditionInfo, env: BatchedEnv) -> None:
+    """A condition whose spec holds intervention lines (a JSON list of strings, as ``ethogram rollout``
+    and ``marl.study`` write it) is parsed against ``env``'s concepts, and a window starting at or
+    past its horizon is an error (it would never apply), raised before anything is written."""
+    from envs.interventions import check_windows, parse_condition
+
+    lines = condition.spec
+    if isinstance(lines, str):
+        try:
+            lines = json.loads(lines)
+        except ValueError:
+            return  # not intervention lines: a free-form spec
+    if isinstance(lines, list) and lines and all(isinstance(line, str) for line in lines):
+        check_windows(parse_condition(lines, env.spec.concepts), env.horizon)
 
 
 def _policy_factory(

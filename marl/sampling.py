@@ -1,8 +1,8 @@
 """The fast sampling path: an RLlib EnvRunner over a BatchedEnv, one module call per step.
 
 RLlib's default multi-agent path steps one env at a time through per-agent Python episode objects
-(~500 env steps/s here, REFERENCE §5). ``BatchedEnvRunner`` instead drives
-``envs.make_batched(env_id, config, K, auto_reset=True)``:
+(~500 env steps/s here; docs/design.md, 'RLlib and Ray on a CPU'). ``BatchedEnvRunner`` instead
+drives ``envs.make_batched(env_id, config, K, auto_reset=True)``:
 
 - each step feeds all K envs × N agents to the policy in one forward per module (a shared module
   sees a (K·N, H, W, C+1) batch; independent modules one (K, H, W, C) batch each), which returns

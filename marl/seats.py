@@ -1,4 +1,4 @@
-"""Mixed teams: scripted agents seated beside a trained policy (DESIGN.md: a seat is a policy).
+"""Mixed teams: scripted agents seated beside a trained policy (a seat is a policy: docs/design.md, 'Seats').
 
 A *seat spec* maps agent ids to the scripted role that plays them, e.g. ``{agent_2:
 "scripted:free_rider"}``; every agent not named is played by the trained policy. A seat reads

@@ -4,7 +4,7 @@ A study YAML names the policies under study, the conditions (lists of interventi
 ``envs.interventions``; the control, with none, is always added), the seeds and the number of
 episodes. ``run_study`` records one dataset per (subject, condition, seed) under
 ``OUT/datasets/<subject>/<condition>/seed_<s>/`` and then calls ``analysis.study.analyze_study``
-(which reads only those datasets) to write the effect tables, graphs, findings and figures.
+to write the effect tables, graphs, findings and figures.
 
 Rules:
 - Every (subject, condition, seed) is one Ray task (``SPREAD`` over the cluster's nodes;
@@ -14,6 +14,13 @@ Rules:
   sampling are seeded from the study seed alone (``marl.record`` seeds batch b from (seed, b)), so
   every condition of a subject sees the same episode seeds (common random numbers), and a task
   run anywhere, in any order, writes the same dataset. Torch runs one thread per task.
+- The plan is the analysis's only input: ``OUT/study.json`` (the config and every task's subject,
+  condition, seed, dataset and episode count) is written before any task runs, and the analysis
+  reads exactly those datasets and, of each, exactly the planned episodes. A rerun into the same
+  directory with fewer seeds, conditions or episodes leaves the earlier datasets on disk, unread.
+- Paths in ``study.json`` are relative to OUT and checkpoints in the datasets' manifests relative to
+  the dataset (``analysis.dataset.format.relative_checkpoint``), so a run directory that holds the
+  checkpoints and the study (``ethogram experiment``) can be moved or copied whole and resumed.
 - ``probes: [own, about, idle]`` adds generated conditions: ``own:<i>`` masks agent i's concepts
   about itself in its own bottleneck; ``about:<i>><j>`` masks the concepts about agent i in agent
   j's bottleneck (both for the dependency graph; ``own`` also for the lazy-agent test);
@@ -147,6 +154,10 @@ class StudyConfig:
         check_range("lazy_margin", self.lazy_margin, 0.0, 1.0)
         if not self.seeds:
             raise ConfigError("seeds must name at least one seed")
+        repeated = [str(s) for s in dict.fromkeys(s for s in self.seeds if list(self.seeds).count(s) > 1)]
+        if repeated:  # two trials would record into one seed_<s>/ dataset
+            verb = "appears" if len(repeated) == 1 else "appear"
+            raise ConfigError(f"seeds must not repeat a seed; {', '.join(repeated)} {verb} more than once in {list(self.seeds)}")
 
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
@@ -230,14 +241,15 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
     import envs
     from analysis.dataset import ConditionInfo
-    from marl.loading import load_policy
-    from marl.record import policy_info_for, record
+    from marl.loading import checkpoint_info, load_policy
+    from marl.record import record
     from marl.seats import seat
 
     torch.set_num_threads(1)
     env = envs.make_batched(task["env_id"], task["env_config"], task["num_envs"])
     policy = load_policy(task["checkpoint"], env, deterministic=task["deterministic"], seed=task["seed"])
     policy = seat(policy, env, task["seats"], seed=task["seed"])
+    info = checkpoint_info(task["checkpoint"], task["out"], policy)
     lines = tuple(task["lines"])
     reference = np.load(task["reference"]) if task.get("reference") else None
     policy.intervene(lines, reference=reference, seed=task["seed"])
@@ -249,7 +261,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         task["out"],
         seed=task["seed"],
         num_envs=task["num_envs"],
-        policy_info=policy_info_for(f"checkpoint:{task['checkpoint']}", env, policy),
+        policy_info=info,
         condition=ConditionInfo(id=task["condition"], spec=json.dumps(list(lines))),
         store_obs=task["store_obs"],
         progress=False,
@@ -295,6 +307,8 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
                 check_lines(condition.lines, scripted)
             except SeatError as exc:
                 raise SeatError(f"subject {subject.name!r}, condition {name!r}: {exc}") from None
+        if len(conditions) == 1:
+            raise ConfigError(f"subject {subject.name!r}: only the control would run; add conditions or probes to compare with it")
         needs_reference = {c: any(iv.op in REFERENCE_OPS for iv in parse_condition(v.lines, concepts)) for c, v in conditions.items()}
         if manifest["policy"] == "baseline" and any(c.lines for c in conditions.values()):
             raise ValueError(f"subject {subject.name!r} is a baseline policy without concepts: only the control and idle: probes can run")
@@ -324,11 +338,12 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
     return sorted(tasks, key=lambda t: t["condition"] != CONTROL)
 
 
-def reference_pool(paths: list[Path], max_rows: int = 20000, seed: int = 0) -> np.ndarray:
-    """Un-intervened bottlenecks (M, N, P) recorded in datasets, subsampled to ``max_rows`` steps."""
+def reference_pool(paths: list[Path], max_rows: int = 20000, seed: int = 0, episodes: int | None = None) -> np.ndarray:
+    """Un-intervened bottlenecks (M, N, P) recorded in datasets (their first ``episodes``; None: all),
+    subsampled to ``max_rows`` steps."""
     from analysis.dataset import load
 
-    eps = load(paths, fields=("predicted",))
+    eps = load(paths, fields=("predicted",), episodes=None if episodes is None else range(episodes))
     if eps.predicted is None:
         raise ValueError(f"{paths[0]}: no predicted concepts recorded; mean and shuffle need a concept-bottleneck recording")
     pool = eps.predicted[eps.mask]  # (M, N, P)
@@ -336,11 +351,37 @@ def reference_pool(paths: list[Path], max_rows: int = 20000, seed: int = 0) -> n
     return pool[np.sort(rows)].astype(np.float32)
 
 
-def _reference_file(out: Path, subject: str) -> Path:
-    """The control's bottlenecks of a subject, saved as an .npy for the tasks."""
+def _reference_file(out: Path, subject: str, controls: list[dict[str, Any]]) -> Path:
+    """The bottlenecks of a subject's planned control tasks, saved as an .npy for the other tasks."""
     path = out / "reference" / f"{subject}.npy"
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, reference_pool(sorted((out / "datasets" / subject / CONTROL).glob("seed_*"))))
+    mine = [t for t in controls if t["subject"] == subject]
+    np.save(path, reference_pool([Path(t["out"]) for t in mine], episodes=mine[0]["episodes"]))
+    return path
+
+
+def _relative(path: str | Path, out: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), out.resolve())).as_posix()
+
+
+def write_plan(cfg: StudyConfig, out: Path, tasks: list[dict[str, Any]], nodes: dict[tuple, str] | None = None) -> Path:
+    """``OUT/study.json``: the config and the planned tasks, paths relative to OUT (module docstring)."""
+    from analysis.study import PLAN_FILE
+    from envs.config import config_to_dict
+
+    config = config_to_dict(cfg)
+    config["subjects"] = [{**s, "checkpoint": _relative(s["checkpoint"], out)} for s in config["subjects"]]
+    planned = []
+    for t in tasks:
+        entry = {k: t[k] for k in ("subject", "condition", "seed", "episodes")}
+        entry.update(path=_relative(t["out"], out), checkpoint=_relative(t["checkpoint"], out))
+        if nodes and (node := nodes.get((t["subject"], t["condition"], t["seed"]))):
+            entry["node"] = node
+        planned.append(entry)
+    path = out / PLAN_FILE
+    tmp = path.with_name(f".{PLAN_FILE}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps({"config": config, "tasks": planned}, indent=2))
+    tmp.replace(path)
     return path
 
 
@@ -367,11 +408,11 @@ def _execute(tasks: list[dict[str, Any]], use_ray: bool, log) -> list[dict[str, 
 def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, address: str | None = None, log=print) -> dict[str, Any]:
     """Record every task's dataset (controls first), then analyse; returns the study summary."""
     from analysis.study import analyze_study
-    from envs.config import config_to_dict
 
     out = Path(out)
     tasks = plan_tasks(cfg, out)  # checks every subject, seat and line before anything is written
     out.mkdir(parents=True, exist_ok=True)
+    write_plan(cfg, out, tasks)
     if use_ray:
         from marl.train import init_ray
 
@@ -381,11 +422,11 @@ def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, addres
     results = _execute(controls, use_ray, log)
     references = {t["subject"]: None for t in others if t["needs_reference"]}
     for subject in references:
-        references[subject] = str(_reference_file(out, subject))
+        references[subject] = str(_reference_file(out, subject, controls))
     for task in others:
         task["reference"] = references.get(task["subject"])
     results += _execute(others, use_ray, log)
-    (out / "study.json").write_text(json.dumps({"config": config_to_dict(cfg), "tasks": results}, indent=2))
+    write_plan(cfg, out, tasks, {(r["subject"], r["condition"], r["seed"]): r["node"] for r in results})
     return analyze_study(
         out,
         name=cfg.name,

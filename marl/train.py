@@ -8,8 +8,14 @@ one and is replaced atomically after it is written, so a run killed at any momen
 resumes from its last checkpoint with ``--resume RUN_DIR`` and continues its step count; CSV rows
 past that checkpoint are dropped and redone.
 
-Every training process gets ``OMP_NUM_THREADS=1`` (REFERENCE §5): the CLI sets it before torch is
-imported, and Ray workers get it through the job's ``runtime_env``.
+Every training process gets ``OMP_NUM_THREADS=1`` (docs/design.md, 'RLlib and Ray on a CPU'): the
+CLI sets it before torch is imported, and Ray workers get it through the job's ``runtime_env``.
+
+Nothing is started or written for a run that cannot train: the config is validated when it loads
+(``marl.config``), ``train`` builds the env and refuses a directory that already holds a run before
+it starts Ray, and ``launch`` checks the request against the cluster's resources
+(``check_resources``: a trial whose CPUs or runner resources no node or the whole cluster can give
+would wait forever) before it writes ``config.yaml``. So a corrected rerun is never refused.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from marl.config import TrainConfig, from_dict
+from marl.config import ConfigError, TrainConfig, from_dict
 
 CSV_FIELDS = ("iteration", "env_steps", "time_s", "steps_per_s", "episodes", "return_mean", "team_return_mean", "shaping_weight")
 MODULE_FIELDS = ("total_loss", "policy_loss", "vf_loss", "entropy", "default_optimizer_learning_rate")
@@ -147,14 +153,6 @@ def progress_line(seed: int, row: dict[str, Any], module_ids: list[str]) -> str:
     return " | ".join(parts)
 
 
-def latest_checkpoint(trial_dir: Path) -> Path | None:
-    pointer = trial_dir / "checkpoints" / "latest"
-    if not pointer.exists():
-        return None
-    ckpt = trial_dir / "checkpoints" / pointer.read_text().strip()
-    return ckpt if (ckpt / "progress.json").exists() else None
-
-
 def save_checkpoint(algo: Any, cfg: TrainConfig, trial_dir: Path, seed: int, it: int, elapsed: float) -> Path:
     """algo/ + policy/ + progress.json, then the ``latest`` pointer (atomic rename)."""
     from marl.loading import save_policy
@@ -181,6 +179,7 @@ def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool
 
     torch.set_num_threads(1)
     from marl.algorithm import build_algorithm_config, env_spec
+    from marl.loading import latest_checkpoint  # complete checkpoints only (a kill may leave a newer one half-written)
 
     cfg = from_dict(cfg_dict)
     tdir = Path(trial_dir)
@@ -220,13 +219,60 @@ def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool
         algo.stop()
 
 
+def _amount(value: float) -> str:
+    return f"{value:g}"
+
+
+def check_resources(cfg: TrainConfig, available: dict[str, float], node_cpus: list[float] | None = None) -> None:
+    """Raise ConfigError when one trial of ``cfg`` asks for more than the cluster has (it would wait
+    forever): its driver's ``trial_cpus`` plus ``num_env_runners`` × (``cpus_per_runner`` and each
+    ``runner_resources`` amount). ``available`` is ``ray.cluster_resources()``; ``node_cpus`` the CPUs
+    of each node (a task or actor runs on one node). The message names the fields and what there is.
+    """
+    cpus = float(available.get("CPU", 0.0))
+    have = ", ".join(f"{k}={_amount(v)}" for k, v in sorted(available.items()) if not k.startswith("node:"))  # not the node markers
+    if cfg.trial_cpus > cpus:
+        raise ConfigError(f"trial_cpus={cfg.trial_cpus} asks for more than the cluster has: the cluster has {_amount(cpus)} CPUs")
+    s = cfg.sampling
+    runners = s.num_env_runners
+    for field, each in (("trial_cpus", cfg.trial_cpus), ("sampling.cpus_per_runner", s.cpus_per_runner if runners else 0.0)):
+        if node_cpus and each > max(node_cpus):
+            nodes = ", ".join(_amount(c) for c in node_cpus)
+            raise ConfigError(
+                f"{field}={each} CPUs must fit on one node, but the largest node has {_amount(max(node_cpus))} (nodes: {nodes})"
+            )
+    if not runners:
+        return
+    need = cfg.trial_cpus + runners * s.cpus_per_runner
+    if need > cpus:
+        raise ConfigError(
+            f"one trial needs {_amount(need)} CPUs (trial_cpus={cfg.trial_cpus} + sampling.num_env_runners={runners} × "
+            f"sampling.cpus_per_runner={s.cpus_per_runner}), but the cluster has {_amount(cpus)}"
+        )
+    for name, amount in s.runner_resources.items():
+        if name not in available and amount > 0:
+            raise ConfigError(f"sampling.runner_resources.{name}={amount} is not a resource of this cluster; available: {have}")
+        if amount * runners > available.get(name, 0.0):
+            raise ConfigError(
+                f"sampling.runner_resources.{name}={amount} × {runners} runners needs {_amount(amount * runners)}, "
+                f"but the cluster has {_amount(available[name])}"
+            )
+
+
+def _check_run_dir(run: Path, resume: bool) -> None:
+    if not resume and (run / "config.yaml").exists():
+        raise FileExistsError(f"{run} already holds a run; use --resume {run} or choose another out_dir")
+
+
 def launch(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> list[Any]:
-    """Write the run's config and start one Ray task per seed; returns their object refs."""
+    """Check the cluster can run a trial, write the run's config and start one Ray task per seed;
+    returns their object refs. Ray must be up (``init_ray``)."""
     import ray
 
     run = Path(run_dir)
-    if not resume and (run / "config.yaml").exists():
-        raise FileExistsError(f"{run} already holds a run; use --resume {run} or choose another out_dir")
+    _check_run_dir(run, resume)
+    nodes = [float(n["Resources"].get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
+    check_resources(cfg, ray.cluster_resources(), nodes)
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     task = ray.remote(num_cpus=cfg.trial_cpus, max_retries=0)(run_trial)
@@ -234,8 +280,15 @@ def launch(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> li
 
 
 def train(cfg: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False, address: str | None = None) -> list[dict[str, Any]]:
-    """Run every seed of ``cfg`` as a parallel Ray task; returns each trial's summary."""
+    """Run every seed of ``cfg`` as a parallel Ray task; returns each trial's summary.
+
+    The env is built and the run directory checked before Ray starts (module docstring)."""
     import ray
 
+    import envs
+
+    run = Path(run_dir or cfg.out_dir)
+    envs.make_batched(cfg.env, cfg.env_config, 1)  # anything the world itself refuses, named now
+    _check_run_dir(run, resume)
     init_ray(address)
-    return ray.get(launch(cfg, run_dir or cfg.out_dir, resume=resume))
+    return ray.get(launch(cfg, run, resume=resume))

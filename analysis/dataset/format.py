@@ -1,6 +1,6 @@
 """The on-disk trajectory format: directory layout, manifest, Parquet schema and shard metadata.
 
-A dataset is a directory (DESIGN.md, "The trajectory dataset")::
+A dataset is a directory (docs/design.md, 'The trajectory dataset')::
 
     DIR/manifest.json          what every row means (env spec, policy, condition, seeds, storage)
     DIR/shards/*.parquet       one row per (episode, step, agent), sorted in that order
@@ -35,9 +35,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -78,9 +80,24 @@ class PolicyInfo:
     name: str
     """Display id, e.g. ``scripted:planner,idle`` or a checkpoint id."""
     checkpoint: str | None = None
-    """Checkpoint path of a trained policy; None otherwise."""
+    """Checkpoint path of a trained policy, relative to the dataset directory (``relative_checkpoint``;
+    older datasets hold absolute paths, read as they are by ``checkpoint_path``); None otherwise."""
     iteration: int = -1
     """Training iteration of the checkpoint; -1 when none."""
+
+
+def relative_checkpoint(checkpoint: str | os.PathLike, dataset: str | os.PathLike) -> str:
+    """``checkpoint`` as ``PolicyInfo.checkpoint`` stores it: relative to the dataset directory, so a
+    run directory that holds both (a study, an experiment) can be moved or copied whole."""
+    return Path(os.path.relpath(Path(checkpoint).resolve(), Path(dataset).resolve())).as_posix()
+
+
+def checkpoint_path(stored: str | None, dataset: str | os.PathLike) -> Path | None:
+    """Where a stored ``PolicyInfo.checkpoint`` points: relative to ``dataset``, or absolute (older datasets)."""
+    if stored is None:
+        return None
+    path = Path(stored)
+    return path if path.is_absolute() else (Path(dataset) / path).resolve()
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Reading datasets: validate everything, then load arrays fast.
 
-``open_dataset`` checks the manifest (every field, its type) and every shard's footer (readable,
+``open_dataset`` checks the manifest (every field, its type), that ``shards/`` is there (a dataset
+whose shards were deleted is an error, not an empty dataset) and every shard's footer (readable,
 written for this manifest and env, exact Arrow schema, row count) without reading row data, and
 raises DatasetError naming the file and the problem; pyarrow's own exceptions never escape.
 ``load`` reads only the requested columns of the selected shards and scatters the rows into
@@ -91,6 +92,11 @@ def open_dataset(path: str | os.PathLike | Dataset) -> Dataset:
         return path
     path = Path(path)
     manifest, raw = read_manifest(path)
+    if not (path / SHARD_DIR).is_dir():
+        raise DatasetError(
+            f"{path} has no {SHARD_DIR}/ directory: its episodes are gone (deleted, or not copied with {MANIFEST_FILE}); "
+            "record the dataset again (the same command resumes into it)"
+        )
     return Dataset(path, manifest, scan_shards(path, manifest, identity_hash(raw)))
 
 

@@ -4,7 +4,8 @@ Rules:
 - Atomic: a shard is written to a hidden temp file in ``shards/``, flushed to disk, then renamed
   into place (``os.replace``); a crash at any moment leaves either no shard or a whole one.
 - Resumable: opening an existing dataset compares its manifest with the new one; any difference
-  (other than the creation time) is refused, naming the differing fields. Shards already there
+  (other than the creation time, and the form of a checkpoint path that names the same checkpoint:
+  absolute in older datasets, relative now) is refused, naming the differing fields. Shards already there
   stay; ``episode_ids``/``shard_episodes`` tell a producer what is done.
 - One writer at a time per dataset (an flock on ``DIR/.lock``, released by the OS even on SIGKILL);
   stale temp files of a dead writer are removed on open.
@@ -31,6 +32,7 @@ from analysis.dataset.format import (
     DatasetError,
     Manifest,
     arrow_schema,
+    checkpoint_path,
     field_columns,
     footer,
     identity_hash,
@@ -109,7 +111,7 @@ class DatasetWriter:
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{target}: cannot read the existing manifest ({exc}); move the directory away to start afresh") from None
         Manifest.from_json(old, str(target))
-        diff = manifest_diff(old, new)
+        diff = manifest_diff(old, _same_checkpoint(old, new, self.path))
         if diff:
             raise DatasetError(
                 f"{self.path} already holds a dataset with a different manifest; refusing to append. Differences:\n  "
@@ -306,6 +308,15 @@ def _strings(texts: list[str]) -> pa.Array:
 def _fixed_binary(values: np.ndarray) -> pa.FixedSizeBinaryArray:
     """(R, B) uint8 → fixed_size_binary[B] (zero-copy)."""
     return pa.FixedSizeBinaryArray.from_buffers(pa.binary(values.shape[1]), values.shape[0], [None, pa.py_buffer(values)])
+
+
+def _same_checkpoint(old: dict, new: dict, path: Path) -> dict:
+    """``new`` holding the existing manifest's checkpoint string where both name the same checkpoint
+    (older datasets store it absolute, newer ones relative to the dataset: ``checkpoint_path``)."""
+    a, b = old["policy"]["checkpoint"], new["policy"]["checkpoint"]
+    if a is None or b is None or a == b or checkpoint_path(a, path).resolve() != checkpoint_path(b, path).resolve():
+        return new
+    return {**new, "policy": {**new["policy"], "checkpoint": a}}
 
 
 def _check_target(path: Path) -> None:

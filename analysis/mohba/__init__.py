@@ -1,8 +1,8 @@
 """Hierarchical behaviour analysis of recorded multi-agent trajectories, after MOHBA.
 
 Omidshafiei et al. 2022, "Beyond Rewards: a Hierarchical Perspective on Offline Multiagent
-Behavioral Analysis" (REFERENCE.md §3). Offline and model-agnostic: only trajectories are read
-(``analysis.dataset``), never policies; this package never imports ray or marl.
+Behavioral Analysis" (docs/methods.md, 'MOHBA'). Offline and model-agnostic: only trajectories
+are read (``analysis.dataset``), never policies; this package never imports ray or marl.
 
 Modules, in the order of the analysis:
 - ``features``: per-agent step features (concepts, previous events and action; raw views optional) and windows;

@@ -1,6 +1,6 @@
 """Per-agent step features for the MOHBA analyser, from recorded episodes or windows.
 
-The analyser works from compact features by default (DESIGN.md, "the trajectory dataset"): for
+The analyser works from compact features by default (docs/design.md, 'The trajectory dataset'): for
 agent i at step t the feature vector is
 
     [ concepts of the world as agent i sees them | events of agent i after step t-1 | one-hot action of i at t-1 ]

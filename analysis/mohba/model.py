@@ -1,4 +1,4 @@
-"""The MOHBA hierarchical variational model (Omidshafiei et al. 2022; REFERENCE.md §3).
+"""The MOHBA hierarchical variational model (Omidshafiei et al. 2022; docs/methods.md, 'MOHBA').
 
 Generative model of a team window τ = (τ_1, ..., τ_N), τ_i = (o_t^i, a_t^i)_{t<L}:
 

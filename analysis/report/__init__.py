@@ -21,7 +21,8 @@ The run directory (written by ``ethogram quickstart`` / ``ethogram experiment``,
 Rules: the HTML embeds every figure and GIF as a data URI and needs nothing else (no files, fonts,
 scripts or network; one inline script only counts loaded images). Sections appear when their
 inputs exist and say plainly what is missing otherwise (``collect`` keeps unreadable parts as
-problems rather than failing). Outputs are written atomically (temp file + rename).
+problems rather than failing); a run that stopped part-way names the stages not done, at the top
+of both files. Outputs are written atomically (temp file + rename).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class ReportFiles:
     markdown: Path
     problems: tuple[str, ...]
     """What could not be read (also shown in the report)."""
+    unfinished: str = ""
+    """The stages of a run that stopped part-way, as one sentence (also shown in the report; "" when finished)."""
 
 
 def render_html(rd: RunDir) -> str:
@@ -74,4 +77,4 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, summary: st
     _write(html_path, render_html(rd))
     _write(md_path, summary_markdown(rd, html_path, md_path))
     problems = tuple(f"{part}: {p}" for part, items in rd.problems.items() for p in items)
-    return ReportFiles(html_path, md_path, problems)
+    return ReportFiles(html_path, md_path, problems, rd.experiment.unfinished)

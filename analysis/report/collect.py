@@ -7,6 +7,10 @@ Rules:
 - Every other part is optional. An absent part is ``None`` (or empty); a part that exists but
   cannot be read (bad JSON, a CSV without its columns) is also left out, and the reason is kept
   in ``RunDir.problems[part]`` so the report says what went wrong instead of failing.
+- A run that stopped part-way is read like any other; ``Experiment.unfinished`` names the stages
+  of ``RUN_STAGES`` that are not done (absent from the journal, or failed), for the report to say.
+- The behaviour part lists the datasets ``behaviour/datasets.json`` names (the ones analysed; a
+  rerun may leave others on disk), or every dataset there in run directories without that file.
 - Nothing here imports ray or marl: datasets are opened with ``analysis.dataset``.
 """
 
@@ -31,6 +35,10 @@ PROGRESS_COLUMNS = ("env_steps", "team_return_mean")
 EFFECT_COLUMNS = ("condition", "outcome", "control_mean", "mean", "diff", "ci_low", "ci_high", "p_value", "p_adj", "significant")
 SUBJECT_KEYS = ("subject", "env_id", "agents", "episodes", "conditions", "findings")
 BEHAVIOUR_KEYS = ("episodes", "units", "unit", "k_joint", "k_local")
+RUN_STAGES = ("train", "evaluate", "study", "behaviour")
+"""The stages of ``experiments.pipeline`` that produce results, in order (the report stage follows them)."""
+BEHAVIOUR_DATASETS = "datasets.json"
+"""``behaviour/datasets.json``: ``{"datasets": [paths relative to behaviour/datasets/]}``, the datasets analysed."""
 MEDIA = re.compile(r"^(?P<run>.+)_seed(?P<seed>\d+)(?:[_.-].*)?\.(?:gif|png)$")
 
 
@@ -70,6 +78,18 @@ class Experiment:
 
     def stage(self, name: str) -> Stage | None:
         return next((s for s in self.stages if s.name == name), None)
+
+    @property
+    def unfinished(self) -> str:
+        """Which of ``RUN_STAGES`` are not done, as one sentence ("" when every one is done or skipped)."""
+        failed = [s for s in self.stages if s.name in RUN_STAGES and s.status == "failed"]
+        absent = [name for name in RUN_STAGES if self.stage(name) is None]
+        if not failed and not absent:
+            return ""
+        parts = [f"stage {s.name} failed" + (f" ({s.note})" if s.note else "") for s in failed]
+        if absent:
+            parts.append(f"stage(s) {', '.join(absent)} not done (not run, or the run stopped in them)")
+        return "This run is not finished: " + "; ".join(parts) + "."
 
 
 @dataclass(frozen=True)
@@ -321,16 +341,33 @@ def read_study(root: Path) -> Study | None:
     return Study(base, str(summary.get("study") or "study"), tuple(subjects))
 
 
+def _dataset_names(base: Path, problems: list[str]) -> list[str]:
+    """The analysed datasets (``BEHAVIOUR_DATASETS``), or every one under ``base`` without that list;
+    paths relative to ``base``."""
+    found = sorted(m.parent.relative_to(base).as_posix() for m in base.glob("**/manifest.json"))
+    listing = base.parent / BEHAVIOUR_DATASETS
+    if not listing.exists():
+        return found
+    try:
+        names = _json(listing, base.parent.parent)["datasets"]
+        if not isinstance(names, list):
+            raise TypeError(f"'datasets' is a {type(names).__name__}")
+        return [str(name) for name in names]
+    except (PartError, KeyError, TypeError) as exc:
+        problems.append(f"behaviour/{BEHAVIOUR_DATASETS}: not a list of datasets ({exc}); showing every dataset on disk")
+        return found
+
+
 def _datasets(base: Path, problems: list[str]) -> tuple[DatasetInfo, ...]:
     out = []
-    for manifest in sorted(base.glob("**/manifest.json")):
+    for name in _dataset_names(base, problems):
         try:
-            ds = open_dataset(manifest.parent)
+            ds = open_dataset(base / name)
         except DatasetError as exc:
-            problems.append(f"behaviour/datasets/{manifest.parent.relative_to(base)}: {exc}")
+            problems.append(f"behaviour/datasets/{name}: {exc}")
             continue
         policy = ds.manifest.policy
-        out.append(DatasetInfo(str(manifest.parent.relative_to(base)), policy.name, policy.iteration, ds.num_episodes, ds.agent_steps))
+        out.append(DatasetInfo(name, policy.name, policy.iteration, ds.num_episodes, ds.agent_steps))
     return tuple(out)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from analysis.report import numbers as fmt
 from analysis.report.collect import RunDir, Subject
 from analysis.report.interventions import answer, is_significant
-from analysis.report.overview import elapsed, key_results, missing_text
+from analysis.report.overview import elapsed, key_results, missing_text, unfinished_text
 from analysis.report.training import held_out, steps_range
 
 
@@ -115,6 +115,8 @@ def summary_markdown(rd: RunDir, report_path: Path, summary_path: Path) -> str:
         f", finished {e.finished} (took {fmt.duration(took)})" if e.finished else ", not finished"
     )
     lines = [f"# {e.name}", "", f"{e.kind.capitalize()} run, {when}. Full report: [{link.name}]({link.as_posix()}).", ""]
+    if unfinished_text(rd):
+        lines += [f"**{unfinished_text(rd)}**", ""]
     if e.description:
         lines += [e.description, ""]
     keys = key_results(rd)

@@ -30,6 +30,14 @@ def missing_text(rd: RunDir, part: str) -> str:
     return text + f" Stage {stage_name!r}: {stage.status}" + (f" ({stage.note})." if stage.note else ".")
 
 
+def unfinished_text(rd: RunDir) -> str:
+    """The stages not done and how to finish the run ("" for a finished run)."""
+    e = rd.experiment
+    if not e.unfinished:
+        return ""
+    return e.unfinished + (f" The same command resumes it: rerun {e.commands[-1]} to finish it." if e.commands else "")
+
+
 def _when(iso: str | None) -> str:
     if not iso:
         return "not finished"
@@ -134,6 +142,8 @@ def intro(rd: RunDir) -> str:
         ("holds", "; ".join(contents(rd))),
     ]
     desc = f"<p>{H.esc(e.description)}</p>" if e.description else ""
+    if unfinished_text(rd):
+        desc = f'<p class="unfinished"><strong>{H.esc(unfinished_text(rd))}</strong></p>' + desc
     keys = key_results(rd)
     key_html = (
         '<div class="key"><strong>Key results</strong><ul>' + "".join(f"<li>{H.esc(k)}</li>" for k in keys) + "</ul></div>" if keys else ""

@@ -5,7 +5,7 @@ W is W parallel rays in the agent's facing direction. The centre ray covers the 
 of the agent; each side ray starts *beside* the agent (lateral offset s = ±1, ±2, ...) and covers
 L cells forward from there. The agent's own cell is never in a beam.
 
-Each ray stops (REFERENCE §2: beams stop at walls and at agents):
+Each ray stops (docs/cleanup.md, 'Beams': beams stop at walls and at agents):
 - at a wall, which it does not reach;
 - at the first agent, which it reaches (a penalty ray hits that agent, a cleaning ray is absorbed);
 - a cleaning ray also at the first cell holding waste, which it reaches and cleans (the waste is

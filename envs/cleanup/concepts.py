@@ -1,7 +1,7 @@
 """Cleanup's ground-truth concepts: what every agent's concept vector holds, and how it is computed.
 
-Following the concept-bottleneck paper's Cleanup concepts (Grupen et al. 2022; REFERENCE §2), in
-this order (the same layout for every agent; ``envs.spec`` gives the slot layouts):
+Following the concept-bottleneck paper's Cleanup concepts (Grupen et al. 2022; docs/cleanup.md,
+'Concepts'), in this order (the same layout for every agent; ``envs.spec`` gives the slot layouts):
 
 - per agent ``agent_j`` (all agents, the viewer included): ``position`` (x = column, y = row, each
   normalised to [0, 1]; ``ABSENT`` = -1 while removed), ``orientation`` (categorical: up, right,

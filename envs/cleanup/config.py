@@ -1,8 +1,8 @@
 """Cleanup configuration: one frozen dataclass and three presets of its constants.
 
-Presets (REFERENCE §2). A field left as ``None`` takes the preset's value in ``__post_init__``, so a
-built config always holds concrete values (and serialises them all); ``Config(preset="meltingpot",
-num_agents=5)`` overrides one of them.
+Presets (docs/cleanup.md, 'Presets'). A field left as ``None`` takes the preset's value in
+``__post_init__``, so a built config always holds concrete values (and serialises them all);
+``Config(preset="meltingpot", num_agents=5)`` overrides one of them.
 
 - ``classic`` (default): the classic open-source 5-agent Cleanup (Hughes et al. 2018; Jaques et al.
   2019): apple growth 0.05 x (1 - waste density / 0.4), waste 0.5 per step, beams of length 5 and
@@ -168,6 +168,8 @@ class Config:
         check_choice("object_concepts", self.object_concepts, OBJECT_CONCEPTS)
         for name in ("apple_growth", "waste_spawn_prob", "initial_waste", "initial_apples", "restoration_threshold", "depletion_threshold"):
             check_range(name, getattr(self, name), 0.0, 1.0)
+        for name in ("penalty_cost", "penalty_fine", "apple_reward", "clean_reward"):  # costs and fines are subtracted
+            check_range(name, getattr(self, name), 0.0)
         if self.depletion_threshold <= self.restoration_threshold:
             raise ConfigError(
                 f"depletion_threshold={self.depletion_threshold} must be above restoration_threshold={self.restoration_threshold}"

@@ -1,6 +1,6 @@
 """Cleanup maps as ASCII, parsed once into a validated frozen dataclass, and the index tables built from one.
 
-Characters (the classic open-source Cleanup, Hughes et al. 2018; REFERENCE §2):
+Characters (the classic open-source Cleanup, Hughes et al. 2018; docs/cleanup.md, 'The classic map'):
 
 ====  ==========================================================================================
 ``@``  wall: blocks moves and beams
@@ -13,9 +13,10 @@ Characters (the classic open-source Cleanup, Hughes et al. 2018; REFERENCE §2):
 ``S``  stream: walkable water that never holds waste (neither river nor orchard)
 ====  ==========================================================================================
 
-The ``classic`` map is REFERENCE §2's verbatim (25 rows x 18 columns, 10 spawn points, 119 river
-cells of which 56 start polluted: waste density 0.47, above the 0.4 depletion threshold, so no
-apple grows until agents clean). ``small`` is this project's own 9 x 12 map for quick runs.
+The ``classic`` map is the classic code's, verbatim (docs/cleanup.md, 'The classic map'): 25 rows x
+18 columns, 10 spawn points, 119 river cells of which 56 start polluted: waste density 0.47, above
+the 0.4 depletion threshold, so no apple grows until agents clean. ``small`` is this project's own
+9 x 12 map for quick runs.
 
 Maps may be given by name (``MAPS``) or as ASCII art (a string with newlines, or a tuple of rows);
 empty lines at the start and end of a string are dropped, so triple-quoted strings work. Errors

@@ -18,7 +18,7 @@ A step (``World.step``) runs these phases in order, every agent at once:
    depletion). Then, from step ``waste_start_step`` on, with probability ``waste_spawn_prob`` one
    waste cell appears on a clean river cell chosen uniformly (paused while d >= depletion if
    ``waste_pauses_at_depletion``; the classic code's loop makes this nearly one per step, we use
-   the stated single draw of REFERENCE §2).
+   the stated single draw; docs/cleanup.md, 'Waste and apples').
 6. ``removal`` (when ``removal_steps`` > 0): an agent hit at step t is out of the game during
    steps t+1 .. t+R (its actions are ignored, it is not on the map, sees zeros) and is back at the
    end of step t+R on a free spawn point drawn at random, with a random facing. While out it is

@@ -1,7 +1,7 @@
 """Ground-truth concepts and per-step events of the cooking world.
 
-Concepts follow the concept-bottleneck paper's list (Grupen et al. 2022; REFERENCE §1). Every
-agent's vector is the same (none is relative to the viewer). In order:
+Concepts follow the concept-bottleneck paper's list (Grupen et al. 2022; docs/cooking.md,
+'Concepts'). Every agent's vector is the same (none is relative to the viewer). In order:
 
 - ``agent_i.position`` (x = column / (W-1), y = row / (H-1)), ``agent_i.orientation`` (4 classes:
   up, right, down, left), ``agent_i.holding_{ing}`` / ``holding_dish`` / ``holding_soup`` (binary),

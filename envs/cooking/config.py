@@ -1,9 +1,9 @@
 """The cooking world's config, actions and item codes.
 
-Constants are the classic ones (REFERENCE §1, Carroll et al. 2019): horizon 400, pots take 3
-ingredients and cook for 20 steps, a delivered soup scores 20 for the whole team, and optional
-dense shaping of 3 (ingredient into a pot), 3 (dish picked from the dispenser while some pot is
-full, i.e. cooking or done) and 5 (soup picked from a pot).
+Constants are the classic ones (Carroll et al. 2019; docs/cooking.md, 'Constants and rewards'):
+horizon 400, pots take 3 ingredients and cook for 20 steps, a delivered soup scores 20 for the
+whole team, and optional dense shaping of 3 (ingredient into a pot), 3 (dish picked from the
+dispenser while some pot is full, i.e. cooking or done) and 5 (soup picked from a pot).
 """
 
 from __future__ import annotations
@@ -93,22 +93,20 @@ class Config:
             parse_layout(self.layout)
         else:
             get_layout(self.layout)
-        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int):
-            raise ConfigError(f"horizon must be an integer, got {self.horizon!r}")
-        check_range("horizon", self.horizon, 1)
+        check_range("horizon", self.horizon, 1, integer=True)
         check_choice("ingredient", self.ingredient, INGREDIENTS)
         check_choice("obs_mode", self.obs_mode, OBS_MODES)
-        check_range("cook_time", self.cook_time, 1, 200)
-        check_range("view_size", self.view_size, 1, 99)
+        check_range("cook_time", self.cook_time, 1, 200, integer=True)
+        check_range("view_size", self.view_size, 1, 99, integer=True)
         if self.view_size % 2 != 1:
             raise ConfigError(f"view_size={self.view_size!r} must be odd (the agent sits in the centre)")
         for name in ("delivery_reward", "shaping_ingredient_in_pot", "shaping_dish_pickup", "shaping_soup_pickup"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{name} must be a number, got {value!r}")
+            check_range(name, getattr(self, name), 0)
+        for name in ("horizon", "cook_time", "view_size"):  # an integral float (YAML's 4e2) is stored as the int
+            object.__setattr__(self, name, int(getattr(self, name)))
         for name in ("shaping", "shaping_shared", "random_start"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be true or false")
 
     @property
     def layout_obj(self) -> Layout:

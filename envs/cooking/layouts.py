@@ -12,13 +12,13 @@ Characters (Carroll et al. 2019, overcooked_ai ``data/layouts``):
 ``1``  floor where agent_0 starts; ``2`` floor where agent_1 starts
 ====  ==========================================================================
 
-The five classic layouts are verbatim from REFERENCE §1 (counter_circuit is the 3-onion
-``counter_circuit_o_1order``). The two-room kitchens follow the concept-bottleneck paper (Grupen
-et al. 2022): ``coordination_required`` splits the kitchen with a counter wall so that ingredients
-and dishes must be handed over it; ``coordination_optional`` is the same kitchen with a gap in the
-wall, so each agent can do everything. Both are small (7x5, two 2x3 rooms), like the classic
-layouts, so PPO can learn them in a few million steps. ``wide_room`` and ``tall_room`` are small
-non-square rooms.
+The five classic layouts are verbatim (docs/cooking.md, 'The five classic layouts'; counter_circuit
+is the 3-onion ``counter_circuit_o_1order``). The two-room kitchens follow the concept-bottleneck
+paper (Grupen et al. 2022): ``coordination_required`` splits the kitchen with a counter wall so that
+ingredients and dishes must be handed over it; ``coordination_optional`` is the same kitchen with a
+gap in the wall, so each agent can do everything. Both are small (7x5, two 2x3 rooms), like the
+classic layouts, so PPO can learn them in a few million steps. ``wide_room`` and ``tall_room`` are
+small non-square rooms.
 """
 
 from __future__ import annotations
@@ -125,9 +125,32 @@ def parse_layout(text: str, name: str = "custom") -> Layout:
     layout = Layout(name=name, rows=tuple(lines))
     for kind in REQUIRED:
         if not layout.tiles(kind):
-            char = next(k for k, v in TILES.items() if v == kind)
-            raise ConfigError(f"layout {name!r} has no {kind} ({char!r})")
+            raise ConfigError(f"layout {name!r} has no {kind} ({_char(kind)!r})")
+    _check_reachable(layout)
     return layout
+
+
+def _char(kind: str) -> str:
+    return next(k for k, v in TILES.items() if v == kind)
+
+
+def _check_reachable(layout: Layout) -> None:
+    """Every station (pot, dispensers, serving cell) must border a floor cell some agent can walk to
+    from its start; a sealed-in station would be drawn, observed and never used (0-return episodes)."""
+    kinds = np.array([[TILES[ch] for ch in row] for row in layout.rows])
+    regions, _ = ndimage.label(kinds == "floor")  # 4-connected parts of the floor (start cells are floor)
+    reached = np.isin(regions, [regions[r, c] for r, c in layout.starts])
+    padded = np.pad(reached, 1)
+    beside = np.zeros_like(reached)  # cells 4-adjacent to a reachable floor cell
+    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        beside |= np.roll(padded, (dr, dc), axis=(0, 1))[1:-1, 1:-1]
+    for kind in REQUIRED:
+        for r, c in layout.tiles(kind):
+            if not beside[r, c]:
+                raise ConfigError(
+                    f"layout {layout.name!r}: the {kind} ({_char(kind)!r}) at row {r}, column {c} borders no floor cell an agent "
+                    "can reach from its start ('1' or '2'); open a path to it or draw a counter ('X') there"
+                )
 
 
 CLASSIC = {
@@ -166,7 +189,7 @@ X  1   X
 XXXOOXXX
 """,
 }
-"""The five classic layouts, verbatim from REFERENCE §1."""
+"""The five classic layouts, verbatim (docs/cooking.md, 'The five classic layouts')."""
 
 EXTRA = {
     "coordination_required": """

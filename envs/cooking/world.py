@@ -1,6 +1,7 @@
 """The cooking world's rules over a batched state (K envs x 2 agents), as named step phases.
 
-Classic Overcooked dynamics (Carroll et al. 2019; the same in JaxMARL and Melting Pot), REFERENCE §1:
+Classic Overcooked dynamics (Carroll et al. 2019; the same in JaxMARL and Melting Pot;
+docs/cooking.md, 'Rules'):
 
 1. ``_move``: a move turns the agent to face its direction; it also moves it if the faced cell is
    floor. Two agents moving into one cell, or swapping cells, both stay (moving into a standing

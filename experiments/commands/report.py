@@ -2,8 +2,8 @@
 
 Reads the run directory (layout: ``analysis.report``), writes ``RUN_DIR/report.html`` (every figure
 and GIF embedded) and ``RUN_DIR/summary.md``, and prints the report's path. Parts that could not be
-read are reported on stderr and inside the report; a missing RUN_DIR or an invalid experiment.json
-is an error (exit code 2).
+read, and the stages of a run that stopped part-way, are reported on stderr and inside the report; a
+missing RUN_DIR or an invalid experiment.json is an error (exit code 2).
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ def run(args: argparse.Namespace) -> int:
     from analysis.report import write_report
 
     files = write_report(args.run_dir, args.out, args.summary)
+    if files.unfinished:
+        print(f"ethogram report: warning: {files.unfinished}", file=sys.stderr)
     for problem in files.problems:
         print(f"ethogram report: warning: {problem}", file=sys.stderr)
     print(files.html)

@@ -201,5 +201,5 @@ def test_bad_inputs_are_refused():
         batched_env(1, colour="red")
     with pytest.raises(ConfigError, match="choose one of"):
         parallel_env(layout="nowhere")
-    with pytest.raises(ConfigError, match="random_start must be true or false"):
+    with pytest.raises(ConfigError, match="random_start='yes' must be true or false"):
         batched_env(1, random_start="yes")

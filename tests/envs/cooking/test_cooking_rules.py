@@ -1,4 +1,4 @@
-"""One tiny kitchen per rule of the classic dynamics (REFERENCE §1), on both step paths."""
+"""One tiny kitchen per rule of the classic dynamics (docs/cooking.md, 'Rules'), on both step paths."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ XPXOX
 X1 2D
 XXSXX
 """
-# a counter between the two agents
+# a counter between the two agents (every station borders a room: a sealed-in one is refused)
 SPLIT = """
-XXPXX
+XPXXX
 O1X2S
-XXDXX
+XXXDX
 """
 
 
