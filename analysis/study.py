@@ -30,6 +30,7 @@ keeps every agent as a node with the edges its probes show, and roles are read f
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,6 +57,8 @@ from analysis.study_figures import draw_dependency_graph, draw_lasso_graph, effe
 from envs import ENV_IDS, needs_teammate, role_events
 from envs.interventions import classify, parse_condition
 from envs.spec import EnvSpec
+
+logger = logging.getLogger(__name__)
 
 CONTROL = "control"
 PLAN_FILE = "study.json"
@@ -247,8 +250,9 @@ def _roles(table: pd.DataFrame, spec: EnvSpec, out: Path) -> dict[str, Any]:
     return {"roles": roles.reset_index(names="agent").to_dict(orient="records"), "roles_text": describe(roles)}
 
 
-def analyze_study(out: str | Path, *, name: str = "", log: Callable[[str], Any] = print, **options: Any) -> dict[str, Any]:
-    """Analyse every planned subject of a study directory; writes the summary files (module docstring)."""
+def analyze_study(out: str | Path, *, name: str = "", log: Callable[[str], Any] = logger.info, **options: Any) -> dict[str, Any]:
+    """Analyse every planned subject of a study directory; writes the summary files (module docstring).
+    ``log`` gets a line per subject (default: this module's logger, at INFO)."""
     out = Path(out)
     plan = read_plan(out)
     if plan is None:

@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.dataset import load
 from analysis.mohba.features import FeatureConfig, make_windows
-from analysis.mohba.model import ModelConfig, MohbaModel, count_parameters
-from analysis.mohba.train import TrainConfig, encode, fit
+from analysis.mohba.model import MohbaModel, MohbaModelConfig, count_parameters
+from analysis.mohba.train import FitConfig, encode, fit
 from benchmarks.mohba_validation import SETUPS, record_teams
 
 
@@ -60,13 +60,13 @@ def main() -> None:
         episodes = load(paths, fields=("actions", "rewards", "concepts", "events"))
         load_s = time.perf_counter() - t
     features = FeatureConfig(window=args.window, stride=args.stride)
-    train = TrainConfig(epochs=args.epochs, batch_size=args.batch_size)
+    train = FitConfig(epochs=args.epochs, batch_size=args.batch_size)
     wall, cpu = time.perf_counter(), time.process_time()
     windows, _ = make_windows(episodes, features)
     prep = (time.perf_counter() - wall, time.process_time() - cpu)
     torch.manual_seed(train.seed)
     model = MohbaModel(
-        ModelConfig(feature_dim=windows.features.shape[-1], num_actions=len(episodes.spec.action_names), encoder=args.encoder)
+        MohbaModelConfig(feature_dim=windows.features.shape[-1], num_actions=len(episodes.spec.action_names), encoder=args.encoder)
     )
     cpu = time.process_time()
     fit_result = fit(model, windows, train)

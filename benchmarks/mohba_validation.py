@@ -42,7 +42,7 @@ from analysis.dataset import PolicyInfo, load
 from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
 from analysis.mohba.features import FeatureConfig
 from analysis.mohba.pipeline import Analyser, ClusterConfig, Units, discover, predict
-from analysis.mohba.train import TrainConfig
+from analysis.mohba.train import FitConfig
 from marl.record import record
 
 SETUPS = {
@@ -180,7 +180,7 @@ def planted_behaviours(env: str, root: Path, args: argparse.Namespace) -> dict:
     test_truth, train_truth = truth(test_eps), truth(train_eps)
     k_true = (len(np.unique(train_truth[1])), len(np.unique(train_truth[0])))
     features = FeatureConfig(window=args.window, stride=args.stride)
-    train_cfg = TrainConfig(epochs=args.epochs, seed=args.seed)
+    train_cfg = FitConfig(epochs=args.epochs, seed=args.seed)
     result = {
         "env": env,
         "teams": setup["teams"],
@@ -214,7 +214,7 @@ def planted_changepoint(env: str, root: Path, args: argparse.Namespace) -> dict:
         paths += record_teams(root / "ckpt", env, setup["config"], mix, args.checkpoint_episodes, seed=100 + c, iteration=c)
     eps = load(paths, fields=("actions", "rewards", "concepts", "events"))
     analyser, windows, _ = Analyser.fit(
-        eps, FeatureConfig(window=args.window, stride=args.stride), TrainConfig(epochs=args.epochs, seed=args.seed)
+        eps, FeatureConfig(window=args.window, stride=args.stride), FitConfig(epochs=args.epochs, seed=args.seed)
     )
     units = analyser.units(windows)
     found = discover(units, ClusterConfig(seed=args.seed))

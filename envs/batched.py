@@ -7,8 +7,10 @@ every world gets them the same way. Agents are an axis here; agent-keyed dicts l
 PettingZoo facade (``envs.parallel``).
 
 Seeding (docs/design.md, 'Style', rule 6): one ``np.random.Generator`` per BatchedEnv, seeded by
-``reset(seed)``; the same seed and the same K give the same trajectories. Auto-reset draws the new
-episodes from the same generator, so a whole batched run is reproducible from its seed.
+``reset(seed)``; the same seed and the same K give the same trajectories. As in Gymnasium, a later
+``reset()`` without a seed continues that generator instead of drawing fresh entropy (an env never
+seeded starts from OS entropy), and auto-reset draws the new episodes from it too, so a whole run,
+however many resets it makes, is reproducible from the one seed it was given first.
 
 Auto-reset: when ``auto_reset`` is on, a slot whose episode ended is reset inside ``step``; the
 returned ``obs``/``concepts`` are the new episode's first ones, ``final_obs`` holds the last
@@ -109,8 +111,9 @@ class BatchedEnv:
         return self.world.horizon
 
     def reset(self, seed: int | None = None) -> StepOutput:
-        """Reset all K envs; ``seed`` seeds the batch's generator (None: fresh entropy)."""
-        self.rng = np.random.default_rng(seed)
+        """Reset all K envs; ``seed`` reseeds the batch's generator (None: continue the current one)."""
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
         return self.reset_where(np.ones(self.num_envs, dtype=bool))
 
     def reset_where(self, mask: np.ndarray) -> StepOutput:

@@ -46,6 +46,7 @@ class ParallelFacade(ParallelEnv):
         return self.action_spaces[agent]
 
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
+        """Start an episode; ``seed`` reseeds, None continues the env's generator (Gymnasium's rule)."""
         out = self.core.reset(seed)
         self.agents = list(self.possible_agents)
         return self._obs(out), self._infos(out)

@@ -2,17 +2,45 @@
 
 Each command module defines ``help`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``,
 and imports its heavy dependencies (torch, ray) inside ``run`` so that ``ethogram --help`` is fast.
+
+The libraries (``envs``, ``marl``, ``analysis``) report progress through ``logging`` at INFO; the CLI
+prints those records to stdout as plain lines (``show_library_progress``), which are its progress
+lines. A script that imports the libraries sees none of them unless it configures logging.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
 
 from experiments import commands
+
+LIBRARIES = ("envs", "marl", "analysis")
+"""The packages whose INFO records the CLI prints."""
+
+
+class _Print(logging.Handler):
+    """A record's message on stdout, as ``print`` writes it (stdout looked up per record)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            print(self.format(record), flush=True)
+        except Exception:
+            self.handleError(record)
+
+
+def show_library_progress() -> None:
+    """Print the libraries' INFO records to stdout (once per process; a level set before is kept)."""
+    for name in LIBRARIES:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, _Print) for h in logger.handlers):
+            logger.addHandler(_Print())
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
 
 
 def command_names() -> list[str]:
@@ -37,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     args = build_parser().parse_args(argv)
+    show_library_progress()
     import yaml  # after parsing: ``ethogram --help`` stays fast
 
     try:

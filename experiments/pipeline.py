@@ -1,9 +1,9 @@
 """Experiments as one command: train → evaluate → study → behaviour → report, into one run directory.
 
-An experiment YAML lists training runs (each a training config plus overrides), the intervention
-study to run on the trained concept-bottleneck agents, and the behaviour analysis to run on
-trajectories recorded from several checkpoints of one run. ``run_experiment`` writes the run
-directory described in ``analysis.report`` (``experiment.json``, ``train/``, ``media/``,
+An experiment (``experiments.config``) lists training runs, the intervention study to run on the
+trained concept-bottleneck agents, and the behaviour analysis to run on trajectories recorded from
+several checkpoints of one run. ``run_experiment`` runs the stages (``experiments.stages``) and
+writes the run directory described in ``analysis.report`` (``experiment.json``, ``train/``, ``media/``,
 ``study/``, ``behaviour/``, ``report.html``, ``summary.md``).
 
 Rules:
@@ -23,151 +23,34 @@ Rules:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from envs.config import ConfigError, check_range, config_from_dict, config_to_dict
+from envs.config import ConfigError, config_to_dict
+from experiments import stages
+from experiments.config import ExperimentConfig, train_config
 
 STAGES = ("train", "evaluate", "study", "behaviour", "report")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One training configuration (all its seeds)."""
-
-    name: str
-    """Label, used as ``train/<name>/``."""
-    config: str = ""
-    """Training YAML (relative to the experiment file); empty: ``marl.config`` defaults."""
-    set: dict[str, Any] = field(default_factory=dict)
-    """Overrides merged onto the YAML (nested mapping, e.g. ``{env_config: {layout: ...}}``)."""
-
-
-@dataclass(frozen=True)
-class BehaviourSpec:
-    """Trajectories from successive checkpoints of one trial, analysed with MOHBA."""
-
-    run: str = ""
-    """Which run (empty: the first concept-bottleneck run); its first seed is recorded."""
-    checkpoints: int = 3
-    """Evenly spaced checkpoints to record, the last one included."""
-    episodes: int = 16
-    """Episodes recorded per checkpoint."""
-    num_envs: int = 8
-    """Envs stepped together while recording."""
-    analyze_args: tuple[str, ...] = ()
-    """Extra ``ethogram analyze`` arguments, e.g. ``[--epochs, "20"]``."""
-
-    def __post_init__(self) -> None:
-        for name in ("checkpoints", "episodes", "num_envs"):
-            check_range(f"behaviour.{name}", getattr(self, name), 1, integer=True)
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """An experiment (module docstring)."""
-
-    name: str
-    """Experiment name (the report's title)."""
-    runs: tuple[RunSpec, ...]
-    """Training runs."""
-    defaults: dict[str, Any] = field(default_factory=dict)
-    """Overrides applied to every run beneath its own ``set`` (e.g. ``{max_env_steps: 3e6, seeds: [0, 1, 2]}``)."""
-    description: str = ""
-    """One paragraph for the report."""
-    eval_episodes: int = 32
-    """Held-out episodes per trial for ``eval.json``."""
-    gif: bool = True
-    """Write a GIF of one episode of each trial's final policy to ``media/``."""
-    gif_max_frames: int = 200
-    """Frames kept in a GIF (long episodes are subsampled evenly)."""
-    study: dict[str, Any] | None = None
-    """``marl.study.StudyConfig`` fields except name and subjects (None: no study), and two of the
-    experiment's own: ``runs`` (the concept-bottleneck runs whose trials are the subjects; default
-    all) and ``planted`` (a list of ``{name, seats, seeds}``: each named trial also enters the study
-    with scripted agents seated, ``marl.seats``, e.g. a planted idle agent to validate the lazy test)."""
-    behaviour: BehaviourSpec | None = None
-    """The behaviour analysis (None: none)."""
-
-    def __post_init__(self) -> None:
-        if not self.runs:
-            raise ConfigError("an experiment needs at least one run")
-        names = [r.name for r in self.runs]
-        if len(set(names)) != len(names):
-            raise ConfigError(f"run names must be unique, got {names}")
-        check_range("eval_episodes", self.eval_episodes, 2, integer=True)
-        check_range("gif_max_frames", self.gif_max_frames, 1, integer=True)
-        if self.behaviour and self.behaviour.run and self.behaviour.run not in names:
-            raise ConfigError(f"behaviour.run={self.behaviour.run!r} is not allowed; choose one of: {', '.join(names)}")
-        if self.study and {"name", "subjects", "checkpoints"} & set(self.study):
-            raise ConfigError("study: name and subjects come from the experiment; give conditions, probes, seeds, episodes ...")
-        if self.study and set(self.study.get("runs") or ()) - set(names):
-            raise ConfigError(f"study.runs={self.study['runs']} is not allowed; choose among: {', '.join(names)}")
-        for plant in (self.study or {}).get("planted") or ():
-            if not isinstance(plant, dict) or not plant.get("name") or not isinstance(plant.get("seats"), dict):
-                raise ConfigError(f"study.planted entries need a name and seats ({{agent_2: 'scripted:idle'}}), got {plant!r}")
-
-
-def load_experiment(path: str | Path, overrides: list[str] | None = None, runs: list[str] | None = None) -> tuple[ExperimentConfig, Path]:
-    """The config and the folder its relative paths are read from.
-
-    ``overrides`` are ``--set`` items (``defaults.max_env_steps=2e6``); ``runs`` keeps only the named runs.
-    """
-    from marl.config import merge_dicts, parse_overrides, read_yaml
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"experiment config {path} does not exist")
-    data = read_yaml(path) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level (name, runs, ...)")
-    data = merge_dicts(data, parse_overrides(overrides))
-    cfg = config_from_dict(ExperimentConfig, data, where="experiment")
-    if runs:
-        known = [r.name for r in cfg.runs]
-        unknown = [r for r in runs if r not in known]
-        if unknown:
-            raise ConfigError(f"unknown run(s) {unknown}; this experiment has: {', '.join(known)}")
-        behaviour = cfg.behaviour
-        if behaviour and behaviour.run and behaviour.run not in runs:
-            behaviour = dataclasses.replace(behaviour, run="")
-        cfg = dataclasses.replace(cfg, runs=tuple(r for r in cfg.runs if r.name in runs), behaviour=behaviour)
-    return cfg, path.parent
-
-
-def train_config(spec: RunSpec, base: Path, out: Path, defaults: dict[str, Any] | None = None):
-    """The ``marl.config.TrainConfig`` of a run: its YAML, the defaults, its overrides, its folder.
-
-    A run that switches to another env starts from an empty env config (the YAML's belongs to its env).
-    """
-    from marl.config import from_dict, load_config, merge_dicts
-
-    data = load_config(base / spec.config if spec.config else None).to_dict()
-    overrides = merge_dicts(defaults or {}, {**spec.set, "out_dir": str(out / "train" / spec.name)})
-    if overrides.get("env", data["env"]) != data["env"]:
-        data["env_config"] = {}
-    return from_dict(merge_dicts(data, overrides))
 
 
 def check_experiment(cfg: ExperimentConfig, base: Path, out: Path) -> None:
     """Raise a named error for anything of ``cfg`` a later stage would refuse (module docstring)."""
     import envs
+    from marl.train import check_resume
 
     configs = {}
     for spec in cfg.runs:
         try:
             configs[spec.name] = tcfg = train_config(spec, base, out, cfg.defaults)
             envs.make_batched(tcfg.env, tcfg.env_config, 1)
+            if (Path(tcfg.out_dir) / "config.yaml").exists():  # a rerun resumes it: the same training only
+                check_resume(Path(tcfg.out_dir), tcfg)
         except ConfigError as exc:
             raise ConfigError(f"run {spec.name!r}: {exc}") from None
     if cfg.study is not None:
@@ -214,10 +97,10 @@ def _check_study(cfg: ExperimentConfig, configs: dict[str, Any], out: Path) -> N
 
 def _check_analyze_args(args: tuple[str, ...]) -> None:
     """``behaviour.analyze_args`` must parse as ``ethogram analyze`` options."""
-    from experiments.cli import build_parser
+    from experiments.commands import analyze
 
     try:
-        build_parser().parse_args(["analyze", "DATASET", "--out", "OUT", *args])
+        analyze.parse_args(["DATASET", "--out", "OUT", *args])
     except SystemExit:
         raise ConfigError(
             f"behaviour.analyze_args={list(args)} are not options of ethogram analyze (see ethogram analyze --help)"
@@ -284,8 +167,6 @@ def run_experiment(
     log: Callable[[str], Any] = print,
 ) -> Path:
     """Run every stage (module docstring); returns the run directory."""
-    from experiments import stages
-
     out = Path(out)
     check_experiment(cfg, base, out)
     journal = Journal(out, cfg, kind, command)
@@ -309,11 +190,3 @@ def run_experiment(
         log(f"-- {name}: {status} in {time.perf_counter() - start:.0f}s {note}")
     log(f"\nexperiment {cfg.name} finished in {time.perf_counter() - total:.0f}s: {out}")
     return out
-
-
-def evenly_spaced(items: list[Any], n: int) -> list[Any]:
-    """``n`` items spread evenly over ``items``, the last one always included."""
-    if n >= len(items):
-        return list(items)
-    picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
-    return [items[i] for i in picks]

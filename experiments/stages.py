@@ -1,4 +1,4 @@
-"""The stages of an experiment (``experiments.pipeline``): each reads and writes the run directory.
+"""The stages of an experiment (run in order by ``experiments.pipeline``): each reads and writes the run directory.
 
 ``train`` returns ``{run: {seed: trial_dir}}``; the later stages take that map. Every stage returns
 a short note for ``experiment.json`` ("skipped: ..." when it had nothing to do).
@@ -22,23 +22,34 @@ from typing import Any
 
 import numpy as np
 
-from experiments.pipeline import ExperimentConfig, evenly_spaced, train_config
+from experiments.config import ExperimentConfig, train_config
 
 Trials = dict[str, dict[int, Path]]
 Log = Callable[[str], Any]
 
 
 def train(cfg: ExperimentConfig, base: Path, out: Path, address: str | None, log: Log) -> Trials:
-    """Train (or resume) every run; all trials of all runs are Ray tasks sharing the cluster's CPUs."""
+    """Train (or resume) every run; all trials of all runs are Ray tasks sharing the cluster's CPUs.
+
+    A run directory that already holds a run is resumed; every one is checked against its run's
+    config first (``marl.train.check_resume``), before Ray starts or any run is launched."""
     import ray
 
-    from marl.train import init_ray, launch
+    from envs.config import ConfigError
+    from marl.train import check_resume, init_ray, launch
 
+    configs = {spec.name: train_config(spec, base, out, cfg.defaults) for spec in cfg.runs}
+    for name, tcfg in configs.items():
+        if (Path(tcfg.out_dir) / "config.yaml").exists():
+            try:
+                check_resume(Path(tcfg.out_dir), tcfg)
+            except ConfigError as exc:
+                raise ConfigError(f"run {name!r}: {exc}") from None
     init_ray(address)
     trials: Trials = {}
     pending = {}
     for spec in cfg.runs:
-        tcfg = train_config(spec, base, out, cfg.defaults)
+        tcfg = configs[spec.name]
         run_dir = Path(tcfg.out_dir)
         resume = (run_dir / "config.yaml").exists()
         log(f"{'resuming' if resume else 'training'} {spec.name}: {tcfg.policy}/{tcfg.sharing} on {tcfg.env} {tcfg.env_config}")
@@ -213,10 +224,10 @@ def study(cfg: ExperimentConfig, trials: Trials, out: Path, address: str | None,
 
 
 def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str:
-    """Record episodes at successive checkpoints of one trial, then ``ethogram analyze`` them."""
+    """Record episodes at successive checkpoints of one trial, then analyse them as ``ethogram analyze`` does."""
     from analysis.report.collect import BEHAVIOUR_DATASETS
     from analysis.roles import behaviour_roles
-    from experiments.cli import main
+    from experiments.commands import analyze
     from marl.loading import complete_checkpoints, policy_manifest
 
     spec = cfg.behaviour
@@ -237,9 +248,7 @@ def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str
         log(f"recorded {spec.episodes} episodes at {ckpt.name}")
     listed = {"datasets": [Path(d).relative_to(base).as_posix() for d in datasets]}
     (out / "behaviour" / BEHAVIOUR_DATASETS).write_text(json.dumps(listed, indent=2))
-    code = main(["analyze", *datasets, "--out", str(out / "behaviour" / "analysis"), *spec.analyze_args])
-    if code != 0:
-        raise RuntimeError(f"ethogram analyze failed with exit code {code}")
+    analyze.analyze(analyze.parse_args([*datasets, "--out", str(out / "behaviour" / "analysis"), *spec.analyze_args]), log)
     roles = behaviour_roles(datasets, out / "behaviour" / "analysis")
     if roles is not None:
         ari, nmi = roles["adjusted_rand_index"], roles["normalized_mutual_info"]
@@ -248,11 +257,18 @@ def behaviour(cfg: ExperimentConfig, trials: Trials, out: Path, log: Log) -> str
 
 
 def report(out: Path, log: Log) -> str:
-    """``ethogram report`` on the run directory."""
-    from experiments.cli import command_names, main
+    """The report of the run directory (``analysis.report.write_report``, as ``ethogram report`` writes it)."""
+    from analysis.report import write_report
 
-    if "report" not in command_names():
-        return "skipped: this installation has no report command"
-    if main(["report", str(out)]) != 0:
-        raise RuntimeError("ethogram report failed")
-    return f"report {out / 'report.html'}"
+    files = write_report(out)
+    for problem in ([files.unfinished] if files.unfinished else []) + list(files.problems):
+        log(f"report: warning: {problem}")
+    return f"report {files.html}"
+
+
+def evenly_spaced(items: list[Any], n: int) -> list[Any]:
+    """``n`` items spread evenly over ``items``, the last one always included."""
+    if n >= len(items):
+        return list(items)
+    picks = np.unique(np.linspace(0, len(items) - 1, n).round().astype(int))
+    return [items[i] for i in picks]

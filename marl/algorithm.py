@@ -10,7 +10,8 @@ stack) for ``EthogramPPO``:
   collects their ready columns, standardises advantages per module and calls
   ``LearnerGroup.update(batch=MultiAgentBatch)``, then syncs weights back;
 - ``sampling.sampler = rllib``: RLlib's ``MultiAgentEnvRunner`` over the PettingZoo facade
-  (``ParallelPettingZooEnv``) and its stock PPO training step, concept targets coming from infos.
+  (``WorldMultiAgentEnv``, an RLlib ``ParallelPettingZooEnv``) and its stock PPO training step,
+  concept targets coming from infos.
 
 The algorithm keeps its own env-step counter (``env_steps``), restored by ``marl.train`` from the
 checkpoint's progress file, which drives the lr schedule and the shaping annealing.
@@ -37,7 +38,8 @@ from envs.spec import team_return
 from marl.config import TrainConfig
 from marl.learner import ConceptPPOLearner, ConceptTargetsFromInfos
 from marl.modules import MODULE_CLASSES, module_config
-from marl.sampling import ADVANTAGES, SHARED_MODULE, BatchedEnvRunner, module_ids, observation_space
+from marl.routing import SHARED_MODULE, module_ids
+from marl.sampling import ADVANTAGES, BatchedEnvRunner, observation_space
 
 
 def shaping_weight(env_steps: int, anneal_steps: int) -> float:
@@ -45,7 +47,7 @@ def shaping_weight(env_steps: int, anneal_steps: int) -> float:
     return 0.0 if anneal_steps <= 0 else max(0.0, 1.0 - env_steps / anneal_steps)
 
 
-class PettingZooEnv(ParallelPettingZooEnv):
+class WorldMultiAgentEnv(ParallelPettingZooEnv):
     """RLlib MultiAgentEnv over ``envs.make_parallel`` (the default path); index channel when shared."""
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -171,7 +173,7 @@ def build_algorithm_config(cfg: TrainConfig, seed: int) -> PPOConfig:
         }
         config.environment(env=None, env_config={"ethogram": fast})
     else:
-        config.environment(env=PettingZooEnv, env_config={"env": cfg.env, "env_config": dict(cfg.env_config), "shared": shared})
+        config.environment(env=WorldMultiAgentEnv, env_config={"env": cfg.env, "env_config": dict(cfg.env_config), "shared": shared})
         config.training(learner_connector=lambda *args, **kw: ConceptTargetsFromInfos())
     config.env_config.update(shaping_anneal_steps=cfg.shaping_anneal_steps, learner_threads=p.learner_threads)
     return config

@@ -52,7 +52,8 @@ from analysis.dataset import PolicyInfo
 from analysis.dataset.format import relative_checkpoint
 from envs.batched import BatchedEnv, PolicyOutput, StepOutput
 from marl.concept_loss import gt_to_bottleneck
-from marl.modules import MODULE_CLASSES, ConceptBottleneckModule, add_index_channel
+from marl.modules import MODULE_CLASSES, ConceptBottleneckModule
+from marl.routing import Routing
 
 POLICY_FORMAT = "ethogram-policy/1"
 
@@ -313,6 +314,7 @@ class TrainedPolicy:
         self.manifest = manifest
         self.spec = spec
         self.shared = manifest["sharing"] == "shared"
+        self.routing = Routing(spec.agents, self.shared)
         self.supervised = next(iter(modules.values())).supervised
         self.mode = manifest["model_config"]["bottleneck_mode"]
         self.deterministic = deterministic
@@ -373,21 +375,12 @@ class TrainedPolicy:
     @torch.inference_mode()
     def act(self, env: BatchedEnv, out: StepOutput) -> PolicyOutput:
         k, n = out.obs.shape[:2]
-        obs = add_index_channel(out.obs) if self.shared else out.obs
-        if self.shared:
-            module = self.modules["shared"]
-            z, ctx = module.bottleneck(torch.from_numpy(obs.reshape(k * n, *obs.shape[2:])))
-            z = z.reshape(k, n, -1)
-        else:
-            stages = [self.modules[m].bottleneck(torch.from_numpy(np.ascontiguousarray(obs[:, i]))) for i, m in enumerate(self.spec.agents)]
-            z = torch.stack([s[0] for s in stages], 1)  # (K, N, P)
+        route, modules = self.routing, [self.modules[m] for m in self.routing.module_ids]
+        stages = [m.bottleneck(torch.from_numpy(x)) for m, x in zip(modules, route.split(route.observe(out.obs)), strict=True)]
+        z = route.merge([s[0] for s in stages], k)  # (K, N, P)
         zi = self.intervention(z, out) if self.intervention is not None and self.supervised else z
-        if self.shared:
-            logits = module.heads(zi.reshape(k * n, -1), ctx)["action_logits"].reshape(k, n, -1)
-        else:
-            logits = torch.stack(
-                [self.modules[m].heads(zi[:, i], stages[i][1])["action_logits"] for i, m in enumerate(self.spec.agents)], 1
-            )
+        heads = [m.heads(x, s[1])["action_logits"] for m, x, s in zip(modules, route.split(zi), stages, strict=True)]
+        logits = route.merge(heads, k)  # (K, N, A)
         if self.deterministic:
             actions = logits.argmax(-1)
         else:

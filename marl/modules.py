@@ -27,7 +27,7 @@ Options (``model_config``, see ``module_config``):
   input.
 - ``num_agents_onehot``: with shared parameters one module acts for every agent, so it must know
   which one it is: the observation then carries one extra uint8 channel holding the agent index
-  (``add_index_channel``), read back as a one-hot that goes to the encoder and, being identity and
+  (``marl.routing.add_index_channel``), read back as a one-hot that goes to the encoder and, being identity and
   not world state, to the heads too. 0 for independent modules (one per agent).
 
 The baseline (``BaselineModule``) has the same layers and sizes; its P-wide layer is an
@@ -45,7 +45,6 @@ import itertools
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import torch
 from ray.rllib.core.columns import Columns
 from ray.rllib.core.rl_module.apis.value_function_api import ValueFunctionAPI
@@ -91,13 +90,6 @@ def module_config(
         "obs_high": [int(x) for x in obs_high] if isinstance(obs_high, Sequence) else int(obs_high),
         "vector_high": [int(x) for x in vector_high],
     }
-
-
-def add_index_channel(obs: np.ndarray) -> np.ndarray:
-    """(K, N, H, W, C) uint8 → (K, N, H, W, C+1): the extra channel holds each agent's index."""
-    k, n, h, w, _ = obs.shape
-    index = np.broadcast_to(np.arange(n, dtype=np.uint8)[None, :, None, None, None], (k, n, h, w, 1))
-    return np.concatenate([obs, index], axis=-1)
 
 
 def _mlp(sizes: list[int], activate_last: bool) -> nn.Sequential:

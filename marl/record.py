@@ -20,7 +20,6 @@ This module imports neither torch nor ray: it drives any ``envs.batched.BatchedP
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import time
@@ -69,12 +68,12 @@ def resolve_policy(spec: str, env: BatchedEnv, seed: int | None = None) -> Batch
         return make_scripted(env, rest, seed)
     if kind == "checkpoint" and rest:
         try:
-            loading = importlib.import_module("marl.loading")
+            from marl.loading import load_policy  # torch: only when a checkpoint is named
         except ModuleNotFoundError as exc:
             if exc.name not in ("marl.loading", "marl"):
                 raise
             raise ValueError(f"policy {spec!r} needs marl.loading.load_policy, which this installation does not have yet") from None
-        return loading.load_policy(rest, env, seed=seed)
+        return load_policy(rest, env, seed=seed)
     raise ValueError(f"policy {spec!r} is not understood; use one of: {', '.join(POLICY_FORMS)}")
 
 

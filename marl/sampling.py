@@ -5,7 +5,7 @@ RLlib's default multi-agent path steps one env at a time through per-agent Pytho
 drives ``envs.make_batched(env_id, config, K, auto_reset=True)``:
 
 - each step feeds all K envs × N agents to the policy in one forward per module (a shared module
-  sees a (K·N, H, W, C+1) batch; independent modules one (K, H, W, C) batch each), which returns
+  sees a (K·N, H, W, C+1) batch; independent modules one (K, H, W, C) batch each: ``marl.routing``), which returns
   action logits and values together; actions are drawn with a seeded ``torch.Generator``;
 - a world with a settable ``shaping_scale`` (cooking) gets the annealed ``shaping_weight`` of each
   call (the algorithm anneals it to 0); rewards are then multiplied by ``reward_scale``;
@@ -38,11 +38,10 @@ from ray.rllib.utils.checkpoints import Checkpointable
 from ray.rllib.utils.metrics import NUM_ENV_STEPS_SAMPLED_LIFETIME, WEIGHTS_SEQ_NO
 
 import envs
-from marl.modules import CONCEPT_TARGETS, add_index_channel
+from marl.modules import CONCEPT_TARGETS
+from marl.routing import Routing, module_ids
 
 ADVANTAGES, VALUE_TARGETS = "advantages", "value_targets"
-SHARED_MODULE = "shared"
-"""Module id of the shared-parameter policy; independent policies use the agent ids."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +56,6 @@ class FastSpec:
     gamma: float
     lambda_: float
     reward_scale: float = 1.0
-
-
-def module_ids(agents: tuple[str, ...] | list[str], shared: bool) -> list[str]:
-    return [SHARED_MODULE] if shared else list(agents)
 
 
 def observation_space(spec: envs.EnvSpec, shared: bool) -> gym.spaces.Box:
@@ -97,6 +92,7 @@ class BatchedEnvRunner(EnvRunner, Checkpointable):
         self._weights_seq_no = 0
         self.env: envs.BatchedEnv | None = None
         self.make_env()
+        self.routing = Routing(self.env.spec.agents, self.fast.shared)
         self.module = self.config.get_multi_rl_module_spec(spaces=self.get_spaces(), inference_only=True).build()
         seed = self._seed if self._seed is not None else int(np.random.SeedSequence().entropy % 2**31)
         self._generator = torch.Generator().manual_seed(seed)
@@ -160,23 +156,18 @@ class BatchedEnvRunner(EnvRunner, Checkpointable):
 
     # -- sampling -----------------------------------------------------------------------------
     def _obs(self, obs: np.ndarray) -> np.ndarray:
-        return add_index_channel(obs) if self.fast.shared else obs
+        return self.routing.observe(obs)
 
     @torch.inference_mode()
     def _policy(self, obs: np.ndarray, act: bool = True) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, np.ndarray]:
         """obs (K, N, H, W, C') → actions (K, N), logp (K, N), logits (K, N, A), values (K, N)."""
         k, n = obs.shape[:2]
-        if self.fast.shared:
-            outs = [self.module[SHARED_MODULE].act(torch.from_numpy(obs.reshape(k * n, *obs.shape[2:])), values=True)]
-        else:
-            outs = [
-                self.module[a].act(torch.from_numpy(np.ascontiguousarray(obs[:, i])), values=True)
-                for i, a in enumerate(self.env.spec.agents)
-            ]
-        values = torch.stack([o["values"].reshape(k, -1) for o in outs], 1).reshape(k, n)
+        route = self.routing
+        outs = [self.module[m].act(torch.from_numpy(x), values=True) for m, x in zip(route.module_ids, route.split(obs), strict=True)]
+        values = route.merge([o["values"] for o in outs], k)
         if not act:
             return None, None, None, values.numpy()
-        logits = torch.stack([o["action_logits"].reshape(k, -1, o["action_logits"].shape[-1]) for o in outs], 1).reshape(k * n, -1)
+        logits = route.merge([o["action_logits"] for o in outs], k).reshape(k * n, -1)
         logp_all = torch.log_softmax(logits, -1)
         actions = torch.multinomial(logp_all.exp(), 1, generator=self._generator)
         logp = logp_all.gather(1, actions)
@@ -237,9 +228,11 @@ class BatchedEnvRunner(EnvRunner, Checkpointable):
             VALUE_TARGETS: targets,
             CONCEPT_TARGETS: gt,
         }
-        if self.fast.shared:
-            return {SHARED_MODULE: {k: v.reshape(-1, *v.shape[3:]) for k, v in data.items()}}
-        return {a: {k: v[:, :, i].reshape(-1, *v.shape[3:]) for k, v in data.items()} for i, a in enumerate(self.env.spec.agents)}
+        columns: dict[str, dict[str, np.ndarray]] = {m: {} for m in self.routing.module_ids}
+        for key, v in data.items():  # (T, K, N, ...) → (T·K, N, ...) → per module
+            for m, part in zip(self.routing.module_ids, self.routing.split(v.reshape(-1, *v.shape[2:])), strict=True):
+                columns[m][key] = part
+        return columns
 
     def _stats(self, finished, events, steps: int, seconds: float) -> dict[str, Any]:
         """Episode returns (E, N) (env reward, shaping at its current weight included) and event counts (E, N, V)."""

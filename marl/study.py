@@ -34,8 +34,9 @@ Mixed teams (``marl.seats``): a subject may seat scripted agents beside the trai
 
 or, in a ``checkpoints:`` entry (crossed with ``envs:``), ``{name: planted, path: runs/x/seed_0,
 seats: {agent_2: "scripted:idle"}}``. Agents not named are played by the checkpoint; a seat reads ``scripted:ROLE[@EPSILON]``, a role of
-the checkpoint's world. Every seat is checked (agent, role, form) before anything is written. A
-scripted seat has no bottleneck: its recorded predicted/intervened concepts are NaN; a configured
+the checkpoint's world. Every seat is checked (agent, role, form), and every condition's lines
+against the subject's concepts and horizon (a window past it would never apply), before anything
+is written. A scripted seat has no bottleneck: its recorded predicted/intervened concepts are NaN; a configured
 line that targets it by name is a ``SeatError`` (``all`` means the trained seats); the probes
 ``own:<s>`` and ``about:<i>><s>`` are not generated for it, ``about:<s>><j>`` (what trained agents
 know about it) and ``idle:<s>`` are. So the lazy test reaches a planted ``free_rider`` through its
@@ -47,16 +48,19 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from envs.config import ConfigError, check_choice, check_range, config_from_dict
+from envs.config import ConfigError, check_choice, check_each, check_range, config_from_dict
 from marl.seats import FILLER, SEAT_FORM, SeatError, check_lines, check_seats, parse_seat
+
+logger = logging.getLogger(__name__)
 
 PROBES = ("own", "about", "idle")
 CONTROL = "control"
@@ -111,11 +115,11 @@ class StudyConfig:
     probes: tuple[str, ...] = ()
     """Generated dependency probes: ``own`` and/or ``about`` (module docstring)."""
     seeds: tuple[int, ...] = (0,)
-    """Study seeds; each (subject, condition, seed) is one task."""
+    """Study seeds, each >= 0 and none repeated; each (subject, condition, seed) is one task."""
     episodes: int = 16
-    """Episodes per (subject, condition, seed)."""
+    """Episodes per (subject, condition, seed), >= 2 (the tests compare samples)."""
     num_envs: int = 16
-    """Envs stepped together inside a task."""
+    """Envs stepped together inside a task, >= 1."""
     deterministic: bool = False
     """Greedy actions instead of sampling."""
     outcomes: tuple[str, ...] = ()
@@ -125,12 +129,13 @@ class StudyConfig:
     correction: str = "holm"
     """Multiple-testing correction: holm, bh or none."""
     alpha: float = 0.05
-    """Significance level after correction."""
+    """Significance level after correction, in [0, 1]."""
     lazy_margin: float = 0.1
-    """Equivalence margin (relative change of team return) of the lazy-agent detector."""
+    """Equivalence margin (relative change of team return) of the lazy-agent detector, in [0, 1]."""
     n_resamples: int = 9999
-    """Bootstrap and permutation resamples per test (the smallest permutation p is 1/(n+1), so
-    large families need many: Holm multiplies the smallest p by the number of tests)."""
+    """Bootstrap and permutation resamples per test, >= 99: fewer leave the 95% interval's 2.5% tails
+    without resamples. The smallest permutation p is 1/(n+1), so large families need many: Holm
+    multiplies the smallest p by the number of tests."""
     store_obs: bool = False
     """Keep raw observations in the study's datasets (large; the analysis does not need them)."""
 
@@ -148,25 +153,32 @@ class StudyConfig:
         for probe in self.probes:
             check_choice("probes", probe, PROBES)
         check_choice("correction", self.correction, ("holm", "bh", "none"))
-        check_range("episodes", self.episodes, 2)
-        check_range("num_envs", self.num_envs, 1)
+        check_range("episodes", self.episodes, 2, integer=True)
+        check_range("num_envs", self.num_envs, 1, integer=True)
         check_range("alpha", self.alpha, 0.0, 1.0)
         check_range("lazy_margin", self.lazy_margin, 0.0, 1.0)
+        check_range("n_resamples", self.n_resamples, 99, integer=True)
         if not self.seeds:
             raise ConfigError("seeds must name at least one seed")
         repeated = [str(s) for s in dict.fromkeys(s for s in self.seeds if list(self.seeds).count(s) > 1)]
         if repeated:  # two trials would record into one seed_<s>/ dataset
             verb = "appears" if len(repeated) == 1 else "appear"
             raise ConfigError(f"seeds must not repeat a seed; {', '.join(repeated)} {verb} more than once in {list(self.seeds)}")
+        check_each("seeds", self.seeds, 0, integer=True)
 
 
 def load_study(path: str | Path, overrides: dict[str, Any] | None = None) -> StudyConfig:
-    """A StudyConfig from YAML; ``checkpoints`` × ``envs`` expand into subjects."""
+    """A StudyConfig from YAML; ``checkpoints`` × ``envs`` expand into subjects. Malformed YAML, or a
+    document that is not a mapping, is a ConfigError naming the file."""
+    from marl.config import read_yaml
+
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"study config {path} does not exist")
-    data = {**(yaml.safe_load(path.read_text()) or {}), **(overrides or {})}
-    return study_from_dict(data, base=path.parent)
+    data = read_yaml(path) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of study fields at the top level, got {type(data).__name__}")
+    return study_from_dict({**data, **(overrides or {})}, base=path.parent)
 
 
 def study_from_dict(data: dict[str, Any], base: Path = Path()) -> StudyConfig:
@@ -285,9 +297,32 @@ def _node_id() -> str:
         return "local"
 
 
+def _check_conditions(
+    subject: str, conditions: dict[str, Condition], scripted: tuple[str, ...], concepts: Any, horizon: int
+) -> dict[str, bool]:
+    """Check every condition's lines against the subject's seats, its concepts and its episodes'
+    ``horizon`` (``envs.interventions.check_windows``: a window past it would never apply); returns
+    which conditions draw on the control's bottlenecks (``REFERENCE_OPS``). Errors name both."""
+    from envs.interventions import check_windows, parse_condition
+
+    needs_reference = {}
+    for name, condition in conditions.items():
+        try:
+            check_lines(condition.lines, scripted)
+            interventions = parse_condition(condition.lines, concepts)
+            check_windows(interventions, horizon)
+        except SeatError as exc:
+            raise SeatError(f"subject {subject!r}, condition {name!r}: {exc}") from None
+        except ValueError as exc:
+            raise ConfigError(f"subject {subject!r}, condition {name!r}: {exc}") from None
+        needs_reference[name] = any(iv.op in REFERENCE_OPS for iv in interventions)
+    return needs_reference
+
+
 def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
-    """Every (subject, condition, seed) task, controls first; each a plain JSON-able dict."""
-    from envs.interventions import parse_condition
+    """Every (subject, condition, seed) task, controls first; each a plain JSON-able dict. Every
+    subject's env config, seats and condition lines are checked here, before anything is written."""
+    import envs
     from envs.spec import EnvSpec
     from marl.loading import policy_manifest
 
@@ -301,22 +336,21 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
         except SeatError as exc:
             raise SeatError(f"subject {subject.name!r}: {exc}") from None
         conditions = expand_conditions(cfg, tuple(env["agents"]), scripted)
-        concepts = EnvSpec.from_json(env).concepts
-        for name, condition in conditions.items():
-            try:
-                check_lines(condition.lines, scripted)
-            except SeatError as exc:
-                raise SeatError(f"subject {subject.name!r}, condition {name!r}: {exc}") from None
         if len(conditions) == 1:
             raise ConfigError(f"subject {subject.name!r}: only the control would run; add conditions or probes to compare with it")
-        needs_reference = {c: any(iv.op in REFERENCE_OPS for iv in parse_condition(v.lines, concepts)) for c, v in conditions.items()}
+        env_config = {**eval_config(env["config"]), **(subject.env_config or {})}
+        try:
+            horizon = envs.make_batched(env["env_id"], env_config, 1).horizon  # the subject's own episodes
+        except ConfigError as exc:
+            raise ConfigError(f"subject {subject.name!r}: env_config: {exc}") from None
+        needs_reference = _check_conditions(subject.name, conditions, scripted, EnvSpec.from_json(env).concepts, horizon)
         if manifest["policy"] == "baseline" and any(c.lines for c in conditions.values()):
             raise ValueError(f"subject {subject.name!r} is a baseline policy without concepts: only the control and idle: probes can run")
         base = {
             "subject": subject.name,
             "checkpoint": subject.checkpoint,
             "env_id": env["env_id"],
-            "env_config": {**eval_config(env["config"]), **(subject.env_config or {})},
+            "env_config": env_config,
             "episodes": cfg.episodes,
             "num_envs": cfg.num_envs,
             "deterministic": cfg.deterministic,
@@ -405,8 +439,11 @@ def _execute(tasks: list[dict[str, Any]], use_ray: bool, log) -> list[dict[str, 
     return results
 
 
-def run_study(cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, address: str | None = None, log=print) -> dict[str, Any]:
-    """Record every task's dataset (controls first), then analyse; returns the study summary."""
+def run_study(
+    cfg: StudyConfig, out: str | Path, *, use_ray: bool = True, address: str | None = None, log: Callable[[str], Any] = logger.info
+) -> dict[str, Any]:
+    """Record every task's dataset (controls first), then analyse; returns the study summary. ``log``
+    gets one line per finished task (default: this module's logger, at INFO)."""
     from analysis.study import analyze_study
 
     out = Path(out)

@@ -6,7 +6,10 @@ RLlib algorithm (``algo/``), the policy for rollouts (``policy/``, see ``marl.lo
 ``progress.json`` (iteration, env steps, seconds); ``checkpoints/latest`` names the newest complete
 one and is replaced atomically after it is written, so a run killed at any moment (SIGKILL too)
 resumes from its last checkpoint with ``--resume RUN_DIR`` and continues its step count; CSV rows
-past that checkpoint are dropped and redone.
+past that checkpoint are dropped and redone. A resume must train what the run trained
+(``check_resume``): only ``RESUMABLE_FIELDS`` (stop conditions, ``checkpoint_every``, ``out_dir``,
+resource requests) may differ from its ``config.yaml``. Resuming unpickles RLlib's ``algo/``
+state, so resume only run directories you trust (loading a ``policy/`` never unpickles).
 
 Every training process gets ``OMP_NUM_THREADS=1`` (docs/design.md, 'RLlib and Ray on a CPU'): the
 CLI sets it before torch is imported, and Ray workers get it through the job's ``runtime_env``.
@@ -22,8 +25,10 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,6 +41,8 @@ CSV_FIELDS = ("iteration", "env_steps", "time_s", "steps_per_s", "episodes", "re
 MODULE_FIELDS = ("total_loss", "policy_loss", "vf_loss", "entropy", "default_optimizer_learning_rate")
 CONCEPT_FIELDS = ("concept_loss", "binary_acc", "categorical_acc", "regression_mse")
 WORKER_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled"}
+
+logger = logging.getLogger(__name__)
 
 
 def init_ray(address: str | None = None, temp_dir: str | None = None) -> None:
@@ -102,7 +109,7 @@ def metrics_row(
     return {k: _fmt(v) for k, v in row.items()}
 
 
-class Progress:
+class ProgressWriter:
     """progress.csv + TensorBoard of one trial; on resume, rows past the checkpoint are dropped."""
 
     def __init__(self, trial_dir: Path, keep_until: int) -> None:
@@ -173,7 +180,8 @@ def _done(cfg: TrainConfig, steps: int, elapsed: float) -> bool:
 
 
 def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool = True) -> dict[str, Any]:
-    """Train one seed to its stop condition; resumes from the trial's latest checkpoint if any."""
+    """Train one seed to its stop condition; resumes from the trial's latest checkpoint if any.
+    ``verbose``: log a progress line per iteration (this module's logger, at INFO)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
@@ -192,10 +200,10 @@ def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool
         state = json.loads((ckpt / "progress.json").read_text())
         it, elapsed, algo.env_steps = int(state["iteration"]), float(state["time_s"]), int(state["env_steps"])
         if verbose:
-            print(f"[seed {seed}] resumed from {ckpt.name}: iteration {it}, {algo.env_steps:,} env steps", flush=True)
+            logger.info(f"[seed {seed}] resumed from {ckpt.name}: iteration {it}, {algo.env_steps:,} env steps")
     mids = sorted(algo.config.policies)
     events = env_spec(cfg).event_names
-    progress = Progress(tdir, keep_until=it)
+    progress = ProgressWriter(tdir, keep_until=it)
     start, last = time.perf_counter() - elapsed, None
     try:
         while not _done(cfg, algo.env_steps, elapsed):
@@ -208,7 +216,7 @@ def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool
             )
             progress.add(row, results)
             if verbose:
-                print(progress_line(seed, row, mids), flush=True)
+                logger.info(progress_line(seed, row, mids))
             if it % cfg.checkpoint_every == 0 or _done(cfg, algo.env_steps, elapsed):
                 last = save_checkpoint(algo, cfg, tdir, seed, it, elapsed)
         if last is None and ckpt is None:
@@ -217,6 +225,21 @@ def run_trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool
     finally:
         progress.tb.close()
         algo.stop()
+
+
+def trial(cfg_dict: dict[str, Any], seed: int, trial_dir: str, verbose: bool) -> dict[str, Any]:
+    """``run_trial`` as a Ray task. A Ray worker is a process of its own where nothing configured
+    logging: with ``verbose`` this package's INFO records go to the worker's stdout, which Ray
+    forwards to the driver (``init_ray``'s ``log_to_driver``)."""
+    if verbose:
+        package = logging.getLogger("marl")
+        if not any(getattr(h, "ethogram_worker", False) for h in package.handlers):  # a worker runs several tasks
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            handler.ethogram_worker = True
+            package.addHandler(handler)
+        package.setLevel(logging.INFO)
+    return run_trial(cfg_dict, seed, trial_dir, verbose)
 
 
 def _amount(value: float) -> str:
@@ -259,9 +282,78 @@ def check_resources(cfg: TrainConfig, available: dict[str, float], node_cpus: li
             )
 
 
-def _check_run_dir(run: Path, resume: bool) -> None:
+RESUMABLE_FIELDS = (
+    "max_env_steps",
+    "max_time_s",
+    "checkpoint_every",
+    "out_dir",
+    "trial_cpus",
+    "sampling.cpus_per_runner",
+    "sampling.runner_resources",
+    "ppo.learner_threads",
+)
+"""The fields a resumed run may change: when it stops, how often it checkpoints, where the run
+directory is (it may have been moved) and what it asks of the machine. None changes what is trained."""
+
+
+def _trained_fields(cfg: TrainConfig) -> dict[str, Any]:
+    """``cfg`` as {dotted field: value}, less ``RESUMABLE_FIELDS``; ``env_config`` is the env's full
+    config (defaults written out), so that spelling out a default is no change."""
+    import envs
+    from envs.config import config_to_dict
+
+    data = {**cfg.to_dict(), "env_config": config_to_dict(envs.make_config(cfg.env, cfg.env_config))}
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if name in RESUMABLE_FIELDS:
+                continue
+            if isinstance(value, dict) and value:
+                walk(value, f"{name}.")
+            else:
+                flat[name] = value
+
+    walk(data, "")
+    return flat
+
+
+def check_resume(run: Path, cfg: TrainConfig) -> None:
+    """Raise ConfigError when ``cfg`` would train something other than the run in ``run`` did.
+
+    Resuming restores the stored algorithm; a config that differs in anything but ``RESUMABLE_FIELDS``
+    would silently mix two setups in one run. The message names each differing field with both values.
+    """
+    from marl.config import read_yaml
+
+    path = run / "config.yaml"
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    try:
+        stored = _trained_fields(from_dict(data))
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    given = _trained_fields(cfg)
+
+    def show(fields: dict[str, Any], key: str) -> str:
+        return repr(fields[key]) if key in fields else "absent"
+
+    keys = sorted(stored.keys() | given.keys())
+    diffs = [f"{k}: {show(stored, k)} in the run, {show(given, k)} now" for k in keys if stored.get(k, ...) != given.get(k, ...)]
+    if diffs:
+        raise ConfigError(
+            f"cannot resume {run}: the config differs from its config.yaml in what is trained ({'; '.join(diffs)}). "
+            f"Only {', '.join(RESUMABLE_FIELDS)} may change on resume; train the new config into another out_dir"
+        )
+
+
+def _check_run_dir(run: Path, resume: bool, cfg: TrainConfig) -> None:
     if not resume and (run / "config.yaml").exists():
         raise FileExistsError(f"{run} already holds a run; use --resume {run} or choose another out_dir")
+    if resume and (run / "config.yaml").exists():
+        check_resume(run, cfg)
 
 
 def launch(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> list[Any]:
@@ -270,13 +362,14 @@ def launch(cfg: TrainConfig, run_dir: str | Path, *, resume: bool = False) -> li
     import ray
 
     run = Path(run_dir)
-    _check_run_dir(run, resume)
+    _check_run_dir(run, resume, cfg)
     nodes = [float(n["Resources"].get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
     check_resources(cfg, ray.cluster_resources(), nodes)
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    task = ray.remote(num_cpus=cfg.trial_cpus, max_retries=0)(run_trial)
-    return [task.remote(cfg.to_dict(), seed, str((run / f"seed_{seed}").resolve())) for seed in cfg.seeds]
+    task = ray.remote(num_cpus=cfg.trial_cpus, max_retries=0)(trial)
+    verbose = logger.isEnabledFor(logging.INFO)  # the driver's logging decides whether trials report progress
+    return [task.remote(cfg.to_dict(), seed, str((run / f"seed_{seed}").resolve()), verbose) for seed in cfg.seeds]
 
 
 def train(cfg: TrainConfig, *, run_dir: str | Path | None = None, resume: bool = False, address: str | None = None) -> list[dict[str, Any]]:
@@ -289,6 +382,6 @@ def train(cfg: TrainConfig, *, run_dir: str | Path | None = None, resume: bool =
 
     run = Path(run_dir or cfg.out_dir)
     envs.make_batched(cfg.env, cfg.env_config, 1)  # anything the world itself refuses, named now
-    _check_run_dir(run, resume)
+    _check_run_dir(run, resume, cfg)
     init_ray(address)
     return ray.get(launch(cfg, run, resume=resume))

@@ -41,7 +41,7 @@ ENCODERS = ("gru", "transformer")
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class MohbaModelConfig:
     """Sizes and switches of the MOHBA model (serialised next to the weights)."""
 
     feature_dim: int
@@ -134,7 +134,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim: int) -> torch.Tensor:
 class SequenceEncoder(nn.Module):
     """(B', L, H) step embeddings → (B', H) summaries: GRU or transformer, then a masked mean."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: MohbaModelConfig) -> None:
         super().__init__()
         h = config.hidden
         self.kind = config.encoder
@@ -160,7 +160,7 @@ class SequenceEncoder(nn.Module):
 class MohbaModel(nn.Module):
     """Hierarchical (or flat) sequential VAE over multi-agent windows. See the module docstring."""
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: MohbaModelConfig) -> None:
         super().__init__()
         self.config = config
         c, h = config, config.hidden

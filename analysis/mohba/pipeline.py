@@ -26,8 +26,8 @@ import torch
 from analysis.mohba.behaviours import Clustering, cluster, compositions, linking_graph, per_group
 from analysis.mohba.concepts import unit_summaries
 from analysis.mohba.features import FeatureConfig, Standardiser, WindowTensors, make_windows
-from analysis.mohba.model import ModelConfig, MohbaModel
-from analysis.mohba.train import TrainConfig, TrainResult, encode, fit
+from analysis.mohba.model import MohbaModel, MohbaModelConfig
+from analysis.mohba.train import FitConfig, TrainResult, encode, fit
 from envs.config import check_choice, check_range
 
 UNITS = ("episode", "window")
@@ -100,13 +100,15 @@ class Analyser:
         cls,
         episodes: Any,
         features: FeatureConfig,
-        train: TrainConfig,
+        train: FitConfig,
         model_options: dict[str, Any] | None = None,
         progress: Callable[[dict[str, float]], None] | None = None,
     ) -> tuple[Analyser, WindowTensors, TrainResult]:
         """Train on all windows of ``episodes``; returns the analyser, the windows and the training record."""
         windows, std = make_windows(episodes, features, index_source=_light(episodes))
-        config = ModelConfig(feature_dim=windows.features.shape[-1], num_actions=len(episodes.spec.action_names), **(model_options or {}))
+        config = MohbaModelConfig(
+            feature_dim=windows.features.shape[-1], num_actions=len(episodes.spec.action_names), **(model_options or {})
+        )
         torch.manual_seed(train.seed)  # the initial weights belong to the seeded run
         model = MohbaModel(config)
         result = fit(model, windows, train, progress=progress)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,9 +31,11 @@ from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
 from analysis.mohba.concepts import agent_dispersion, cluster_profiles, discover_concepts, quantile_bins
 from analysis.mohba.features import FeatureConfig, feature_names, gather_windows
 from analysis.mohba.pipeline import Analyser, Behaviours, ClusterConfig, Units, discover
-from analysis.mohba.train import TrainConfig, save_model
+from analysis.mohba.train import FitConfig, save_model
 from envs.config import check_choice, config_to_dict
 from envs.render import film_strip
+
+logger = logging.getLogger(__name__)
 
 LABELS = ("return", "dispersion")
 
@@ -55,9 +58,9 @@ class ReportConfig:
 
 @dataclass
 class Progress:
-    """Prints one line per stage (and per epoch) with elapsed time."""
+    """One line per stage (and per epoch) with the elapsed time, to ``echo`` (default: this module's logger, at INFO)."""
 
-    echo: Callable[[str], None] = print
+    echo: Callable[[str], Any] = logger.info
     start: float = field(default_factory=time.perf_counter)
 
     def __call__(self, message: str) -> None:
@@ -274,7 +277,7 @@ def run_analysis(
     episodes: Any,
     out: str | Path,
     features: FeatureConfig,
-    train: TrainConfig,
+    train: FitConfig,
     clusters: ClusterConfig,
     report: ReportConfig,
     model_options: dict[str, Any] | None = None,

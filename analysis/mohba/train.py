@@ -27,14 +27,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from analysis.mohba.features import FeatureConfig, Standardiser, WindowTensors
-from analysis.mohba.model import ModelConfig, MohbaModel
+from analysis.mohba.model import MohbaModel, MohbaModelConfig
 from envs.config import check_choice, check_range, config_from_dict, config_to_dict
 
 DEVICES = ("cpu", "cuda", "auto")
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class FitConfig:
     """Optimisation settings of the analyser."""
 
     epochs: int = 40
@@ -145,7 +145,7 @@ def evaluate(model: MohbaModel, tensors: tuple[torch.Tensor, ...], beta: float, 
 def fit(
     model: MohbaModel,
     data: WindowTensors,
-    config: TrainConfig,
+    config: FitConfig,
     progress: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``data`` in place (best weights restored) and return what was measured."""
@@ -252,7 +252,7 @@ def load_model(directory: str | Path) -> tuple[MohbaModel, FeatureConfig, Standa
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name} is missing; expected a directory written by save_model")
     meta = json.loads((directory / "model.json").read_text())
-    model = MohbaModel(config_from_dict(ModelConfig, meta["model"], where="model.json model"))
+    model = MohbaModel(config_from_dict(MohbaModelConfig, meta["model"], where="model.json model"))
     model.load_state_dict(load_file(str(directory / "model.safetensors")))
     features = config_from_dict(FeatureConfig, meta["features"], where="model.json features")
     std = Standardiser(tuple(meta["standardiser"]["mean"]), tuple(meta["standardiser"]["std"]))

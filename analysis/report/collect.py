@@ -146,8 +146,8 @@ class Media:
 
 
 @dataclass(frozen=True)
-class Subject:
-    """One policy of the intervention study."""
+class SubjectResults:
+    """What the intervention study found for one of its subjects (a ``marl.study.Subject``)."""
 
     data: dict[str, Any]
     """The subject's entry of study/summary.json."""
@@ -161,7 +161,7 @@ class Subject:
 class Study:
     path: Path
     name: str
-    subjects: tuple[Subject, ...]
+    subjects: tuple[SubjectResults, ...]
 
 
 @dataclass(frozen=True)
@@ -337,7 +337,7 @@ def read_study(root: Path) -> Study | None:
         _require(data, SUBJECT_KEYS, f"study/summary.json subjects[{i}]")
         figures = {name: base / rel for name, rel in (data.get("figures") or {}).items() if (base / rel).is_file()}
         rows = effects[effects["subject"].astype(str) == str(data["subject"])].reset_index(drop=True)
-        subjects.append(Subject(data, rows, figures))
+        subjects.append(SubjectResults(data, rows, figures))
     return Study(base, str(summary.get("study") or "study"), tuple(subjects))
 
 

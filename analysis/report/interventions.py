@@ -22,7 +22,7 @@ import pandas as pd
 
 from analysis.report import html as H
 from analysis.report import numbers as fmt
-from analysis.report.collect import RunDir, Subject
+from analysis.report.collect import RunDir, SubjectResults
 from analysis.report.training import concept_figure
 from envs.interventions import parse_condition
 from envs.spec import ConceptKind, ConceptSet, ConceptSpec
@@ -239,7 +239,7 @@ def _lasso(data: dict[str, Any]) -> str:
     return H.details(f"Lasso graph edges ({len(edges)})", H.table(["condition", "condition", "weight"], rows))
 
 
-def subject_block(subject: Subject, accuracy: dict[str, dict[str, Any]] | None = None) -> str:
+def subject_block(subject: SubjectResults, accuracy: dict[str, dict[str, Any]] | None = None) -> str:
     d = subject.data
     name = str(d["subject"])
     correction = str(d.get("correction", "corrected"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from analysis.report import numbers as fmt
-from analysis.report.collect import RunDir, Subject
+from analysis.report.collect import RunDir, SubjectResults
 from analysis.report.interventions import answer, is_significant
 from analysis.report.overview import elapsed, key_results, missing_text, unfinished_text
 from analysis.report.training import held_out, steps_range
@@ -43,7 +43,7 @@ def _training(rd: RunDir) -> list[str]:
     return ["## Training", "", *_table(head, rows)]
 
 
-def _subject(s: Subject) -> list[str]:
+def _subject(s: SubjectResults) -> list[str]:
     d = s.data
     correction = d.get("correction", "corrected")
     lines = [

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from analysis.report import html as H
 from analysis.report import numbers as fmt
-from analysis.report.collect import RunDir, Subject
+from analysis.report.collect import RunDir, SubjectResults
 from analysis.report.interventions import is_significant
 from analysis.report.training import held_out
 
@@ -80,7 +80,7 @@ def contents(rd: RunDir) -> list[str]:
     return lines
 
 
-def _study_line(subject: Subject) -> str:
+def _study_line(subject: SubjectResults) -> str:
     d, eff = subject.data, subject.effects
     team = eff[eff["outcome"].astype(str) == "team_return"]
     sig = team[team["significant"].map(is_significant)]

@@ -20,24 +20,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from envs import make_batched, make_parallel
 from envs.batched import BatchedEnv
 from envs.cleanup.config import PRESETS, Config
 from envs.cleanup.maps import MAPS
 from envs.cleanup.world import EVENTS, Action, Event, State, World
+from envs.config import config_from_dict
 from envs.parallel import ParallelFacade
 
 __all__ = ["EVENTS", "MAPS", "PRESETS", "Action", "Config", "Event", "State", "World", "batched_env", "parallel_env", "role_events"]
 
 
+def _config(**config: Any) -> Config:
+    """A Config from keyword fields; unknown fields are an error naming the allowed ones."""
+    return config_from_dict(Config, config, where="cleanup config")
+
+
 def batched_env(num_envs: int = 1, auto_reset: bool = False, **config: Any) -> BatchedEnv:
     """K Cleanup envs stepped together (``envs.batched.BatchedEnv``); ``config`` are ``Config`` fields."""
-    return make_batched("cleanup", config, num_envs, auto_reset=auto_reset)
+    return BatchedEnv(World(_config(**config)), num_envs, auto_reset=auto_reset)
 
 
 def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFacade:
     """One Cleanup env as a PettingZoo ParallelEnv; ``config`` are ``Config`` fields."""
-    return make_parallel("cleanup", config, render_mode=render_mode)
+    return ParallelFacade(World(_config(**config)), render_mode=render_mode)
 
 
 def role_events(config: Config) -> dict[str, tuple[str, ...]]:

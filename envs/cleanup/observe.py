@@ -51,7 +51,7 @@ def static_canvas(geo: Geometry) -> np.ndarray:
     return canvas
 
 
-class Windows:
+class ViewCutter:
     """Cuts each agent's view window out of the canvas."""
 
     def __init__(self, geo: Geometry, radius: int) -> None:

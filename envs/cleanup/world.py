@@ -43,7 +43,7 @@ from envs.cleanup.beams import ray_offsets, trace
 from envs.cleanup.concepts import ConceptTables, Regions, concept_set
 from envs.cleanup.config import Config
 from envs.cleanup.maps import APPLE, WASTE, Geometry, parse_map
-from envs.cleanup.observe import APPLE_CH, CHANNELS, WALL_CH, WASTE_CH, Roster, Windows, paint_agents, static_canvas
+from envs.cleanup.observe import APPLE_CH, CHANNELS, WALL_CH, WASTE_CH, Roster, ViewCutter, paint_agents, static_canvas
 from envs.config import ConfigError, config_to_dict
 from envs.render import DIRECTIONS
 from envs.spec import EnvSpec, EventSpec, ObservationLayout
@@ -125,7 +125,7 @@ class World:
         self.num_agents = n = cfg.num_agents
         pad = max(cfg.view_radius, cfg.beam_length, cfg.beam_width // 2, 1)
         self.geo = geo = Geometry(self.cmap, pad, extra=pad + 1)  # windows and rays from `nowhere` stay in the array
-        self.windows = Windows(geo, cfg.view_radius)
+        self.windows = ViewCutter(geo, cfg.view_radius)
         self.rays = ray_offsets(cfg.beam_length, cfg.beam_width, geo.wp)  # (4, W, L)
         self.static = static_canvas(geo)
         self._tables(geo)
@@ -410,10 +410,15 @@ class World:
         return self.concept_tables(state.canvas, state.pos, state.facing, state.removed)
 
     def render_rgb(self, state: State, index: int) -> np.ndarray:
-        return render.rgb(self, state, index)
+        return render.rgb(self.geo, self._scene(state, index))
 
     def render_ascii(self, state: State, index: int) -> str:
-        return render.ascii(self, state, index)
+        return render.ascii(self.geo, self._scene(state, index))
+
+    def _scene(self, state: State, index: int) -> render.Scene:
+        """The arrays of env ``index`` a frame shows."""
+        apples, waste = self.apples(state)[index], self.waste(state)[index]
+        return render.Scene(apples, waste, state.pos[index], state.facing[index], state.removed[index])
 
     # ------------------------------------------------------------- scenarios
     def place_agents(self, state: State, index: int, placements: dict[int, tuple[int, int, int]]) -> None:

@@ -3,12 +3,16 @@
 Trains the hierarchical model on the datasets' windows, clusters both latent levels, links them,
 profiles every cluster with concepts and events, finds changepoints across training iterations,
 learns concept directions against a label, and writes tables, the model and figures
-(``analysis.mohba.report`` lists the files).
+(``analysis.mohba.report`` lists the files). ``analyze`` is the command's work on parsed options;
+the experiment's behaviour stage (``experiments.stages``) calls it with options parsed by
+``parse_args``.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 help = "discover team and agent behaviours in recorded trajectories (MOHBA)"
 
@@ -60,21 +64,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--changepoint-method", choices=("pelt", "chi2"), default="pelt")
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """``ethogram analyze``'s options from ``argv`` (DATA... --out DIR ...); bad options exit as argparse does."""
+    parser = argparse.ArgumentParser(prog="ethogram analyze", description=help)
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
 def run(args: argparse.Namespace) -> int:
+    analyze(args)
+    return 0
+
+
+def analyze(args: argparse.Namespace, log: Callable[[str], Any] | None = None) -> None:
+    """Load ``args.data``, fit MOHBA and write its outputs to ``args.out``; ``log`` gets the progress
+    lines (default: the ``analysis.mohba.report`` logger)."""
     import torch
 
     from analysis.dataset import load
     from analysis.mohba.features import FeatureConfig
     from analysis.mohba.pipeline import ClusterConfig
     from analysis.mohba.report import Progress, ReportConfig, run_analysis
-    from analysis.mohba.train import TrainConfig
+    from analysis.mohba.train import FitConfig
 
     torch.set_num_threads(max(1, args.threads))
     features = FeatureConfig(window=args.window, stride=args.stride, include_obs=args.include_obs, egocentric=not args.absolute)
-    say = Progress()
+    say = Progress(log) if log is not None else Progress()
     say(f"loading {len(args.data)} dataset(s)")
     episodes = load(args.data, fields=features.fields, conditions=args.conditions, iterations=args.iterations)
-    train = TrainConfig(
+    fit = FitConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -105,5 +123,4 @@ def run(args: argparse.Namespace) -> int:
         "predict_next": args.predict_next,
         "hierarchical": not args.flat,
     }
-    run_analysis(episodes, args.out, features, train, clusters, report, model_options, progress=say)
-    return 0
+    run_analysis(episodes, args.out, features, fit, clusters, report, model_options, progress=say)

@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from experiments.pipeline import load_experiment, run_experiment
+    from experiments.config import load_experiment
+    from experiments.pipeline import run_experiment
 
     cfg, base = load_experiment(args.config, args.overrides, args.runs)
     out = Path(args.out or Path("runs") / cfg.name)

@@ -16,7 +16,8 @@ def run(args: argparse.Namespace) -> int:
     import dataclasses
     from pathlib import Path
 
-    from experiments.pipeline import load_experiment, run_experiment
+    from experiments.config import load_experiment
+    from experiments.pipeline import run_experiment
 
     if args.minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {args.minutes}")

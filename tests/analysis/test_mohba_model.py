@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from analysis.mohba.features import FeatureConfig, Standardiser
-from analysis.mohba.model import ModelConfig, MohbaModel
-from analysis.mohba.train import TrainConfig, cyclical_beta, load_model, resolve_device, save_model
+from analysis.mohba.model import MohbaModel, MohbaModelConfig
+from analysis.mohba.train import FitConfig, cyclical_beta, load_model, resolve_device, save_model
 
 F, A = 7, 5
 
@@ -28,7 +28,9 @@ def _batch(b=4, length=6, n=3, seed=0):
 @pytest.mark.parametrize("hierarchical", [True, False])
 def test_named_outputs_shapes_and_kl(encoder, hierarchical):
     torch.manual_seed(0)
-    model = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, encoder=encoder, hierarchical=hierarchical, predict_next=True))
+    model = MohbaModel(
+        MohbaModelConfig(F, A, hidden=16, z_joint=3, z_local=2, encoder=encoder, hierarchical=hierarchical, predict_next=True)
+    )
     feats, acts, mask = _batch()
     out = model(feats, acts, mask, beta=0.5)
     assert out.logits.shape == (4, 6, 3, A)
@@ -49,14 +51,14 @@ def test_named_outputs_shapes_and_kl(encoder, hierarchical):
 
 def test_mixture_kl_bound_is_nonnegative_and_tight_for_one_component():
     torch.manual_seed(1)
-    model = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=3))
+    model = MohbaModel(MohbaModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=3))
     mu, logvar, zj = torch.randn(5, 4, 2) * 3, torch.randn(5, 4, 2), torch.randn(5, 3)
     assert (model._mixture_kl(mu, logvar, zj) >= 0).all()
-    shared = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=3, shared_components=True))
+    shared = MohbaModel(MohbaModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=3, shared_components=True))
     log_pi, means, _ = shared.prior_parameters(zj)
     assert torch.equal(means[0], means[1]) and not torch.allclose(log_pi[0], log_pi[1])
     assert (shared._mixture_kl(mu, logvar, zj) >= 0).all()
-    single = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=1))
+    single = MohbaModel(MohbaModelConfig(F, A, hidden=16, z_joint=3, z_local=2, prior_components=1))
     _, mu_p, logvar_p = single.prior_parameters(zj)
     from analysis.mohba.model import gaussian_kl
 
@@ -66,7 +68,7 @@ def test_mixture_kl_bound_is_nonnegative_and_tight_for_one_component():
 
 def test_joint_posterior_is_permutation_invariant_and_local_equivariant():
     torch.manual_seed(0)
-    model = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2))
+    model = MohbaModel(MohbaModelConfig(F, A, hidden=16, z_joint=3, z_local=2))
     feats, acts, mask = _batch(n=4)
     perm = torch.tensor([2, 0, 3, 1])
     a = model.encode(feats, acts, mask)
@@ -78,7 +80,7 @@ def test_joint_posterior_is_permutation_invariant_and_local_equivariant():
 
 def test_any_agent_count_and_padding_agents_change_nothing():
     torch.manual_seed(0)
-    model = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2))
+    model = MohbaModel(MohbaModelConfig(F, A, hidden=16, z_joint=3, z_local=2))
     for n in (1, 2, 5):
         feats, acts, mask = _batch(n=n)
         assert model(feats, acts, mask).mu_local.shape[1] == n
@@ -109,12 +111,12 @@ def test_device_auto_falls_back_to_cpu():
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     with pytest.raises(ValueError):
-        TrainConfig(device="tpu")
+        FitConfig(device="tpu")
 
 
 def test_save_load_round_trip_is_bitwise(tmp_path):
     torch.manual_seed(0)
-    model = MohbaModel(ModelConfig(F, A, hidden=16, z_joint=3, z_local=2, encoder="transformer", predict_next=True))
+    model = MohbaModel(MohbaModelConfig(F, A, hidden=16, z_joint=3, z_local=2, encoder="transformer", predict_next=True))
     std = Standardiser(tuple(np.arange(F, dtype=float)), tuple(np.ones(F)))
     save_model(tmp_path, model, FeatureConfig(window=6, stride=3), std, note="x")
     assert not list(tmp_path.glob("*.pt")) and not list(tmp_path.glob("*.pkl"))
@@ -133,11 +135,11 @@ def test_bad_settings_name_the_field_and_the_allowed_values():
     from analysis.mohba.pipeline import ClusterConfig
 
     with pytest.raises(ValueError, match=r"encoder=.*gru, transformer"):
-        ModelConfig(F, A, encoder="lstm")
+        MohbaModelConfig(F, A, encoder="lstm")
     with pytest.raises(ValueError, match="divisible"):
-        ModelConfig(F, A, encoder="transformer", hidden=10, heads=4)
+        MohbaModelConfig(F, A, encoder="transformer", hidden=10, heads=4)
     with pytest.raises(ValueError, match="decoder_dropout"):
-        ModelConfig(F, A, decoder_dropout=1.5)
+        MohbaModelConfig(F, A, decoder_dropout=1.5)
     with pytest.raises(ValueError, match="window"):
         FeatureConfig(window=1)
     with pytest.raises(ValueError, match="at least one"):
@@ -145,4 +147,4 @@ def test_bad_settings_name_the_field_and_the_allowed_values():
     with pytest.raises(ValueError, match=r"unit=.*episode, window"):
         ClusterConfig(unit="team")
     with pytest.raises(ValueError, match="max_len"):
-        MohbaModel(ModelConfig(F, A, hidden=16, encoder="transformer", max_len=4)).encode(*_batch(length=6))
+        MohbaModel(MohbaModelConfig(F, A, hidden=16, encoder="transformer", max_len=4)).encode(*_batch(length=6))

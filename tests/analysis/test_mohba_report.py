@@ -12,7 +12,7 @@ from mohba_synthetic import concatenate, generate
 from analysis.mohba.features import FeatureConfig
 from analysis.mohba.pipeline import ClusterConfig
 from analysis.mohba.report import ReportConfig, run_analysis
-from analysis.mohba.train import TrainConfig, load_model
+from analysis.mohba.train import FitConfig, load_model
 
 
 def test_run_analysis_on_planted_checkpoints(tmp_path):
@@ -24,7 +24,7 @@ def test_run_analysis_on_planted_checkpoints(tmp_path):
         eps,
         tmp_path,
         FeatureConfig(window=16, stride=16),
-        TrainConfig(epochs=16, cycles=2, batch_size=32),
+        FitConfig(epochs=16, cycles=2, batch_size=32),
         ClusterConfig(k_max=6),
         ReportConfig(concepts=2, examples=2),
         {"hidden": 32, "z_joint": 4, "z_local": 4},

@@ -10,7 +10,8 @@ import pytest
 from analysis.dataset import open_dataset
 from analysis.report.collect import read_behaviour
 from experiments import stages
-from experiments.pipeline import BehaviourSpec, ExperimentConfig, RunSpec, evenly_spaced
+from experiments.config import BehaviourSpec, ExperimentConfig, RunSpec
+from experiments.stages import evenly_spaced
 from tests.marl.test_hardening_loading import copy_with_half_written
 
 pytestmark = pytest.mark.ray

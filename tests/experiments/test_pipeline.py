@@ -10,7 +10,8 @@ import yaml
 
 from envs.config import ConfigError
 from experiments.cli import main
-from experiments.pipeline import ExperimentConfig, evenly_spaced, load_experiment, train_config
+from experiments.config import ExperimentConfig, load_experiment, train_config
+from experiments.stages import evenly_spaced
 from marl.study import load_study
 from tests.marl.conftest import TINY
 

@@ -8,7 +8,8 @@ import yaml
 
 from envs.config import ConfigError
 from experiments.cli import main
-from experiments.pipeline import load_experiment, run_experiment
+from experiments.config import load_experiment
+from experiments.pipeline import run_experiment
 from tests.experiments.test_pipeline import _tiny_experiment
 
 

@@ -10,7 +10,8 @@ import torch
 from ray.rllib.core.columns import Columns
 
 import envs
-from marl.modules import CONCEPT_LOGITS, ConceptBottleneckModule, add_index_channel, module_config
+from marl.modules import CONCEPT_LOGITS, ConceptBottleneckModule, module_config
+from marl.routing import add_index_channel
 from marl.sampling import observation_space
 
 KNOWABLE = {"preset": "concept_paper", "num_agents": 5, "view_radius": 3, "roster": True, "object_concepts": "regions"}

@@ -191,7 +191,7 @@ def test_agents_with_their_own_returns_get_a_condition_by_agent_table():
     import numpy as np
 
     from analysis.effects import effects
-    from analysis.report.collect import Subject
+    from analysis.report.collect import SubjectResults
     from analysis.report.interventions import subject_block
 
     rng = np.random.default_rng(0)
@@ -207,7 +207,7 @@ def test_agents_with_their_own_returns_get_a_condition_by_agent_table():
         "episodes": 2 * n,
         "conditions": {"control": [], "mask": ["m"]},
     }
-    page = Page(subject_block(Subject({**data, "findings": [], "correction": "holm"}, eff, {})))
+    page = Page(subject_block(SubjectResults({**data, "findings": [], "correction": "holm"}, eff, {})))
     (row,) = page.rows_where(condition="mask", outcome="return_by_agent")
     by_agent = eff.set_index("outcome")["diff"]
     assert [float(v) for v in row.values()[1:]] == [by_agent["return_agent_0"], by_agent["return_agent_1"]]

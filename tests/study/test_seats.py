@@ -185,8 +185,8 @@ def test_bad_seats_fail_before_anything_is_written(tiny_policies, tmp_path, caps
         ({"agent_2": "free_rider"}, r"seat agent_2='free_rider': a seat takes a scripted role, written scripted:ROLE\[@EPSILON\]"),
         ({"agent_2": "scripted:cleaner,harvester"}, "name one role"),
         ({"agent_2": "checkpoint:runs/x"}, "a seat takes a scripted role"),
-        ({"agent_2": 3}, "write scripted:ROLE"),
-        (["agent_2"], "seats must map agent ids"),
+        ({"agent_2": 3}, "seats.agent_2=3 must be a string"),
+        (["agent_2"], r"study.subjects\[0\].seats=\[.agent_2.\] must be a mapping"),
     ]:
         with pytest.raises(ConfigError, match=message):
             study(cleanup, seats)
