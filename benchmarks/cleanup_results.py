@@ -12,8 +12,9 @@ gathers, without recomputing anything:
 - per study subject: roles (each agent's share of the team's cleaning and eating), whether the
   team divides labour (one agent does ≥ 50% of the cleaning while the others eat more than it),
   the lazy-agent verdicts and the dependency graph's edges;
-- the planted validations: the ``planted_idle`` subject's lazy test must flag exactly the seated
-  idle agent, and in the ``planted_cleaner`` subject every trained agent's return must depend on
+- the planted validations: the ``planted_idle`` subject's knock-out lazy test (``idle:<agent>``)
+  must flag exactly the seated idle agent (the own-concept mask's verdict is reported beside it),
+  and in the ``planted_cleaner`` subject every trained agent's return must depend on
   the seated cleaner;
 - the analyser's agent-level behaviours against the per-episode roles (ARI, NMI).
 
@@ -109,8 +110,14 @@ def planted(study: dict) -> dict:
     out = {}
     for name, s in study.items():
         if name.endswith("planted_idle"):
-            flagged = sorted(a.split(" ")[0] for a, label in s["lazy"].items() if label == "lazy")
-            out[name] = {"lazy_flagged": flagged, "passed": flagged == ["agent_2"]}
+            knockout = sorted(a.split(" ")[0] for a, label in s["lazy"].items() if label == "lazy" and "(idle probe)" in a)
+            own_mask = sorted(a for a, label in s["lazy"].items() if label == "lazy" and "(" not in a)
+            out[name] = {
+                "knockout_flagged": knockout,
+                "own_mask_flagged": own_mask,
+                "passed": knockout == ["agent_2"],
+                "own_mask_passed": own_mask == ["agent_2"],
+            }
         elif name.endswith("planted_cleaner"):
             sources = [e.split("→")[1].split(" ")[0] for e in s["dependency_edges"] if e.startswith("agent_0→")]
             trained = [f"agent_{i}" for i in range(1, 5)]
