@@ -66,15 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     args = build_parser().parse_args(argv)
     show_library_progress()
-    import yaml  # after parsing: ``ethogram --help`` stays fast
-
     try:
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"ethogram {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except yaml.YAMLError as exc:  # a config file read without marl.config.read_yaml (which names the file)
-        print(f"ethogram {args.command}: error: not valid YAML: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
 
 

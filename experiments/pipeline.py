@@ -42,17 +42,15 @@ STAGES = ("train", "evaluate", "study", "behaviour", "report")
 def check_experiment(cfg: ExperimentConfig, base: Path, out: Path) -> None:
     """Raise a named error for anything of ``cfg`` a later stage would refuse (module docstring)."""
     import envs
-    from marl.train import check_resume
 
     configs = {}
     for spec in cfg.runs:
         try:
             configs[spec.name] = tcfg = train_config(spec, base, out, cfg.defaults)
             envs.make_batched(tcfg.env, tcfg.env_config, 1)
-            if (Path(tcfg.out_dir) / "config.yaml").exists():  # a rerun resumes it: the same training only
-                check_resume(Path(tcfg.out_dir), tcfg)
         except ConfigError as exc:
             raise ConfigError(f"run {spec.name!r}: {exc}") from None
+    stages.check_resumes(configs)  # a rerun resumes them: the same training only
     if cfg.study is not None:
         _check_study(cfg, configs, out)
     if cfg.behaviour is not None and cfg.behaviour.analyze_args:

@@ -35,16 +35,10 @@ def train(cfg: ExperimentConfig, base: Path, out: Path, address: str | None, log
     config first (``marl.train.check_resume``), before Ray starts or any run is launched."""
     import ray
 
-    from envs.config import ConfigError
-    from marl.train import check_resume, init_ray, launch
+    from marl.train import init_ray, launch
 
     configs = {spec.name: train_config(spec, base, out, cfg.defaults) for spec in cfg.runs}
-    for name, tcfg in configs.items():
-        if (Path(tcfg.out_dir) / "config.yaml").exists():
-            try:
-                check_resume(Path(tcfg.out_dir), tcfg)
-            except ConfigError as exc:
-                raise ConfigError(f"run {name!r}: {exc}") from None
+    check_resumes(configs)
     init_ray(address)
     trials: Trials = {}
     pending = {}
@@ -60,6 +54,20 @@ def train(cfg: ExperimentConfig, base: Path, out: Path, address: str | None, log
         summary = ray.get(done[0])
         log(f"  {pending.pop(done[0])} seed {summary['seed']}: {summary['env_steps']:,} env steps in {summary['time_s']:.0f}s")
     return trials
+
+
+def check_resumes(configs: dict[str, Any]) -> None:
+    """Each run (name → its ``TrainConfig``) whose directory already holds a run will be resumed: raise
+    ConfigError, naming the run, when that run was trained with another config (``marl.train.check_resume``)."""
+    from envs.config import ConfigError
+    from marl.train import check_resume
+
+    for name, tcfg in configs.items():
+        if (Path(tcfg.out_dir) / "config.yaml").exists():
+            try:
+                check_resume(Path(tcfg.out_dir), tcfg)
+            except ConfigError as exc:
+                raise ConfigError(f"run {name!r}: {exc}") from None
 
 
 def _env_of(trial: Path) -> tuple[str, dict[str, Any], dict[str, Any]]:

@@ -162,11 +162,8 @@ def concept_loss(
         tg = targets[:, torch.as_tensor(index.reg_gt, device=dev)]
         sq = (lg - tg) ** 2  # (B, nr)
         mse = sq.mean()
-        if position_scale != 1.0:
-            slot_scale = torch.where(torch.as_tensor(index.reg_is_position, device=dev), position_scale, 1.0)
-            total = total + (sq * slot_scale).mean()
-        else:
-            total = total + mse
+        slot_scale = torch.where(torch.as_tensor(index.reg_is_position, device=dev), position_scale, 1.0)
+        total = total + (sq * slot_scale).mean()
         metrics["regression_mse"] = mse.detach()
         per_slot = sq.mean(0).detach()
         owner = torch.as_tensor(index.reg_owner, device=dev)

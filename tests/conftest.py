@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ray_guard import RayStarted
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -66,3 +68,14 @@ def tiny_policies(ray_cluster, tmp_path_factory):
     for name, cfg in configs.items():
         run_trial(cfg.to_dict(), 0, str(root / name), verbose=False)
     return {name: root / name for name in configs}
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """``marl.train.init_ray`` refuses to start: a test that reaches it has validated too late."""
+    import marl.train
+
+    def refuse(*args, **kwargs):
+        raise RayStarted("Ray was started (marl.train.init_ray) before the config was validated")
+
+    monkeypatch.setattr(marl.train, "init_ray", refuse)

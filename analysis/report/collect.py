@@ -344,18 +344,16 @@ def read_study(root: Path) -> Study | None:
 def _dataset_names(base: Path, problems: list[str]) -> list[str]:
     """The analysed datasets (``BEHAVIOUR_DATASETS``), or every one under ``base`` without that list;
     paths relative to ``base``."""
-    found = sorted(m.parent.relative_to(base).as_posix() for m in base.glob("**/manifest.json"))
     listing = base.parent / BEHAVIOUR_DATASETS
-    if not listing.exists():
-        return found
-    try:
-        names = _json(listing, base.parent.parent)["datasets"]
-        if not isinstance(names, list):
-            raise TypeError(f"'datasets' is a {type(names).__name__}")
-        return [str(name) for name in names]
-    except (PartError, KeyError, TypeError) as exc:
-        problems.append(f"behaviour/{BEHAVIOUR_DATASETS}: not a list of datasets ({exc}); showing every dataset on disk")
-        return found
+    if listing.exists():
+        try:
+            names = _json(listing, base.parent.parent)["datasets"]
+            if not isinstance(names, list):
+                raise TypeError(f"'datasets' is a {type(names).__name__}")
+            return [str(name) for name in names]
+        except (PartError, KeyError, TypeError) as exc:
+            problems.append(f"behaviour/{BEHAVIOUR_DATASETS}: not a list of datasets ({exc}); showing every dataset on disk")
+    return sorted(m.parent.relative_to(base).as_posix() for m in base.glob("**/manifest.json"))
 
 
 def _datasets(base: Path, problems: list[str]) -> tuple[DatasetInfo, ...]:

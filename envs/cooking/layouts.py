@@ -140,10 +140,7 @@ def _check_reachable(layout: Layout) -> None:
     kinds = np.array([[TILES[ch] for ch in row] for row in layout.rows])
     regions, _ = ndimage.label(kinds == "floor")  # 4-connected parts of the floor (start cells are floor)
     reached = np.isin(regions, [regions[r, c] for r, c in layout.starts])
-    padded = np.pad(reached, 1)
-    beside = np.zeros_like(reached)  # cells 4-adjacent to a reachable floor cell
-    for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1)):
-        beside |= np.roll(padded, (dr, dc), axis=(0, 1))[1:-1, 1:-1]
+    beside = ndimage.binary_dilation(reached, structure=ndimage.generate_binary_structure(2, 1))  # reached or 4-adjacent to it
     for kind in REQUIRED:
         for r, c in layout.tiles(kind):
             if not beside[r, c]:

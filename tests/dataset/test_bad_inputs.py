@@ -13,16 +13,6 @@ from toy_dataset import toy_batch, toy_manifest, toy_spec
 from analysis.dataset import DatasetError, DatasetWriter, load, open_dataset
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    path = tmp_path / "ds"
-    m = toy_manifest()
-    with DatasetWriter(path, m) as w:
-        w.write_shard("batch-000000", toy_batch(m, [0, 1], [12, 12]))
-        w.write_shard("batch-000001", toy_batch(m, [2, 3], [12, 12], seed=1))
-    return path
-
-
 def _shard(path, i=0):
     return sorted((path / "shards").glob("*.parquet"))[i]
 

@@ -13,15 +13,6 @@ from analysis.dataset.format import checkpoint_path, relative_checkpoint
 from experiments.cli import main
 
 
-@pytest.fixture
-def dataset(tmp_path):
-    path = tmp_path / "ds"
-    m = toy_manifest()
-    with DatasetWriter(path, m) as w:
-        w.write_shard("batch-000000", toy_batch(m, [0, 1], [12, 12]))
-    return path
-
-
 def test_deleted_shards_directory_is_a_named_error(dataset, capsys):
     shutil.rmtree(dataset / "shards")
     with pytest.raises(DatasetError, match=r"ds has no shards/ directory: its episodes are gone"):

@@ -13,17 +13,6 @@ from experiments.pipeline import run_experiment
 from tests.experiments.test_pipeline import _tiny_experiment
 
 
-@pytest.fixture
-def no_ray(monkeypatch):
-    """Starting Ray fails the test: validation must come first."""
-    import marl.train
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("Ray was started before the experiment was validated")
-
-    monkeypatch.setattr(marl.train, "init_ray", refuse)
-
-
 @pytest.mark.parametrize(
     ("override", "message"),
     [

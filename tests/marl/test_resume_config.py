@@ -16,18 +16,12 @@ from experiments.cli import main
 from marl.config import ConfigError
 from marl.train import train
 from tests.marl.conftest import tiny_config
-
-
-class RayStarted(RuntimeError):
-    """Raised instead of starting Ray: the check should have refused first."""
+from tests.ray_guard import RayStarted
 
 
 @pytest.fixture(autouse=True)
-def no_ray(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise RayStarted("init_ray was called")
-
-    monkeypatch.setattr(marl.train, "init_ray", refuse)
+def _refuse_ray(no_ray):
+    """Every test here: Ray never starts (``no_ray``)."""
 
 
 def _run(tmp_path: Path, *overrides: str) -> tuple[Path, bytes]:

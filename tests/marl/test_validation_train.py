@@ -75,17 +75,6 @@ def test_malformed_yaml_is_a_named_error(tmp_path):
         load_config(bad)
 
 
-@pytest.fixture
-def no_ray(monkeypatch):
-    """``marl.train.init_ray`` refuses to start: a test that reaches it has validated too late."""
-    import marl.train
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("Ray was started before the config was validated")
-
-    monkeypatch.setattr(marl.train, "init_ray", refuse)
-
-
 @pytest.mark.parametrize(
     "override", ["seeds=5", "seeds=[a,b]", "max_env_steps=-5", "model.hidden=abc", "seeds=[0,1", "env_config={layout: kitchen}"]
 )
