@@ -13,10 +13,18 @@ Rules:
   (``bipartite=0``, name ``J{j}``) and per local cluster (``bipartite=1``, name ``A{a}``); an edge
   J→A holds how many agent-instances of joint cluster j fall in local cluster a (``count``),
   P(a | j) (``share``), P(j | a) (``share_of_local``) and the lift P(a | j) / P(a).
+- A clustering is saved as JSON, never pickled: ``Clustering.to_json(full=True)`` adds the fitted
+  estimator's parameters (Gaussian mixture: covariance type, weights, means, covariances and the
+  Cholesky factors of the precisions; k-means: the centres) and ``Clustering.from_json`` rebuilds a
+  scikit-learn estimator that predicts exactly as the fitted one did (JSON floats round-trip exactly).
+- scikit-learn's ``ConvergenceWarning`` from a fit (an EM run or k-means at its iteration cap,
+  fewer distinct points than clusters) is not shown to users: it is logged at DEBUG.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,10 +32,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 from sklearn.cluster import KMeans
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
 from envs.config import check_choice
+
+logger = logging.getLogger(__name__)
 
 METHODS = ("gmm", "kmeans")
 SELECTORS = ("bic", "silhouette")
@@ -53,7 +64,8 @@ class Clustering:
         """Clusters of new latent vectors (U', d) with the fitted estimator."""
         return self.estimator.predict(np.asarray(x, dtype=np.float64)[:, self.dims])
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, full: bool = False) -> dict[str, Any]:
+        """k, selection, dims, scores, centres and sizes; ``full`` adds the estimator's parameters (``from_json``)."""
         out = {
             "k": self.k,
             "method": self.method,
@@ -67,7 +79,46 @@ class Clustering:
         elif isinstance(self.estimator, KMeans):
             out["means"] = self.estimator.cluster_centers_.tolist()
         out["sizes"] = np.bincount(self.labels, minlength=self.k).tolist()
+        if full:
+            out["estimator"] = _estimator_json(self.estimator)
         return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Clustering:
+        """A clustering saved by ``to_json(full=True)``, its estimator rebuilt (no units: ``labels`` is empty)."""
+        if "estimator" not in data:
+            raise ValueError("this clustering JSON has no 'estimator' entry; it was written by to_json() without full=True")
+        check_choice("cluster method", data["method"], METHODS)
+        scores = {int(k): float(v) for k, v in data.get("scores", {}).items()}
+        estimator = _estimator_from_json(data["method"], int(data["k"]), data["estimator"])
+        dims = np.asarray(data["dims"], dtype=np.int64)
+        return cls(np.zeros(0, dtype=np.int64), int(data["k"]), data["method"], data["select"], dims, scores, estimator)
+
+
+def _estimator_json(est: Any) -> dict[str, Any]:
+    """The parameters a fitted GaussianMixture or KMeans predicts with, as JSON lists."""
+    if isinstance(est, GaussianMixture):
+        names = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+        return {"covariance_type": est.covariance_type, **{n.rstrip("_"): getattr(est, n).tolist() for n in names}}
+    if isinstance(est, KMeans):
+        return {"centres": est.cluster_centers_.tolist()}
+    raise TypeError(f"cannot save a {type(est).__name__} clustering; expected GaussianMixture or KMeans")
+
+
+def _estimator_from_json(method: str, k: int, params: dict[str, Any]) -> Any:
+    """A scikit-learn estimator that predicts with the saved ``params`` exactly."""
+    if method == "gmm":
+        est = GaussianMixture(k, covariance_type=params["covariance_type"])
+        for name in ("weights", "means", "covariances", "precisions_cholesky"):
+            setattr(est, name + "_", np.asarray(params[name], dtype=np.float64))
+        est.n_features_in_ = est.means_.shape[1]
+        return est
+    centres = np.asarray(params["centres"], dtype=np.float64)
+    # A one-step fit on the centres sets KMeans' internal state through its public API; the
+    # centres are then put back bit for bit (the fit recentres the data, which can round them).
+    est = _quietly(KMeans(k, init=centres, n_init=1, max_iter=1), centres)
+    est.cluster_centers_ = centres
+    return est
 
 
 def active_dims(x: np.ndarray, min_variance: float = 0.01) -> np.ndarray:
@@ -79,8 +130,21 @@ def active_dims(x: np.ndarray, min_variance: float = 0.01) -> np.ndarray:
 
 def _fit(x: np.ndarray, k: int, method: str, seed: int) -> Any:
     if method == "gmm":
-        return GaussianMixture(k, covariance_type="full", n_init=3, reg_covar=1e-4, random_state=seed).fit(x)
-    return KMeans(k, n_init=10, random_state=seed).fit(x)
+        return _quietly(GaussianMixture(k, covariance_type="full", n_init=3, reg_covar=1e-4, random_state=seed), x)
+    return _quietly(KMeans(k, n_init=10, random_state=seed), x)
+
+
+def _quietly(est: Any, x: np.ndarray) -> Any:
+    """``est.fit(x)`` with scikit-learn's ConvergenceWarnings logged at DEBUG; other warnings pass on."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        est.fit(x)
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            logger.debug("%s on %d points: %s", type(est).__name__, len(x), w.message)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return est
 
 
 def _score(est: Any, x: np.ndarray, select: str, seed: int) -> float:

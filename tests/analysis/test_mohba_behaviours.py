@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import warnings
+
 import numpy as np
 import pytest
 
-from analysis.mohba.behaviours import active_dims, cluster, compositions, linking_graph, linking_table, per_group
+from analysis.mohba.behaviours import Clustering, active_dims, cluster, compositions, linking_graph, linking_table, per_group
 from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
 
 
@@ -39,6 +43,30 @@ def test_cluster_given_k_and_inactive_dims_dropped():
         cluster(x, k=0)
     with pytest.raises(ValueError, match="silhouette"):
         cluster(x, method="kmeans", select="bic")
+
+
+@pytest.mark.parametrize(("method", "select"), [("gmm", "bic"), ("kmeans", "silhouette")])
+def test_clustering_saved_as_json_predicts_exactly_as_fitted(method, select):
+    x, _ = _blobs(k=3, d=3)
+    x = np.concatenate([x, np.full((len(x), 1), 0.001)], axis=1)  # an inactive dimension: dims are saved too
+    found = cluster(x, method=method, select=select, k_range=(2, 5))
+    rebuilt = Clustering.from_json(json.loads(json.dumps(found.to_json(full=True))))
+    assert (rebuilt.k, rebuilt.method, rebuilt.dims.tolist(), rebuilt.scores) == (found.k, method, [0, 1, 2], found.scores)
+    probe = np.random.default_rng(1).normal(0, 10, size=(5000, 4))
+    assert np.array_equal(rebuilt.predict(x), found.labels)
+    assert np.array_equal(rebuilt.predict(probe), found.predict(probe))
+    with pytest.raises(ValueError, match="full=True"):
+        Clustering.from_json(found.to_json())
+
+
+def test_convergence_warnings_are_logged_not_shown(caplog):
+    x = np.ones((30, 2))
+    x[-1] += 1e-9  # two distinct points, three clusters asked for: scikit-learn warns
+    with warnings.catch_warnings(), caplog.at_level(logging.DEBUG, logger="analysis.mohba.behaviours"):
+        warnings.simplefilter("error")
+        for method, select in (("gmm", "bic"), ("kmeans", "silhouette")):
+            assert cluster(x, k=3, method=method, select=select).k == 3
+    assert any("distinct clusters" in r.getMessage() for r in caplog.records)
 
 
 def test_per_group_means():
