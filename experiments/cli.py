@@ -5,7 +5,8 @@ and imports its heavy dependencies (torch, ray) inside ``run`` so that ``ethogra
 
 The libraries (``envs``, ``marl``, ``analysis``) report progress through ``logging`` at INFO; the CLI
 prints those records to stdout as plain lines (``show_library_progress``), which are its progress
-lines. A script that imports the libraries sees none of them unless it configures logging.
+lines; a WARNING (or worse) is printed with its level first (``warning: ...``). A script that
+imports the libraries sees none of them unless it configures logging.
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ LIBRARIES = ("envs", "marl", "analysis")
 
 
 class _Print(logging.Handler):
-    """A record's message on stdout, as ``print`` writes it (stdout looked up per record)."""
+    """A record's message on stdout, as ``print`` writes it (stdout looked up per record); a warning
+    or error is prefixed with its level."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            print(self.format(record), flush=True)
+            text = self.format(record)
+            print(f"{record.levelname.lower()}: {text}" if record.levelno >= logging.WARNING else text, flush=True)
         except Exception:
             self.handleError(record)
 

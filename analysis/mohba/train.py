@@ -7,6 +7,9 @@
 - Early stopping: the validation loss is always measured at ``beta_max`` (so epochs compare
   fairly whatever the schedule's β), only from the end of the first cycle on; training stops after
   ``patience`` epochs without improvement and the best weights are restored.
+- The epoch cap is a budget, not a target: a run that reaches it without stopping early (so the
+  validation loss improved within its last ``patience`` epochs) did not converge. ``fit`` says so
+  in ``TrainResult.hit_budget`` and logs a WARNING naming the best epoch and the cap.
 - Validation windows come from held-out *episodes* (windows of one episode overlap).
 - ``device="auto"`` picks CUDA when present, else the CPU (the default is the CPU).
 - Weights are saved with safetensors (``model.safetensors``) and everything else as JSON
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +33,8 @@ from safetensors.torch import load_file, save_file
 from analysis.mohba.features import FeatureConfig, Standardiser, WindowTensors
 from analysis.mohba.model import MohbaModel, MohbaModelConfig
 from envs.config import check_choice, check_range, config_from_dict, config_to_dict
+
+logger = logging.getLogger(__name__)
 
 DEVICES = ("cpu", "cuda", "auto")
 
@@ -80,6 +86,9 @@ class TrainResult:
     seconds: float = 0.0
     windows_seen: int = 0
     stopped_early: bool = False
+    hit_budget: bool = False
+    """The run ended at the epoch cap with the validation loss still improving within the last
+    ``patience`` epochs: it did not converge (more epochs would likely have helped)."""
 
     @property
     def windows_per_s(self) -> float:
@@ -203,6 +212,16 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - start
+    result.hit_budget = not result.stopped_early
+    if result.hit_budget:
+        logger.warning(
+            "training reached the epoch cap (%d epochs) with the validation loss still improving (best epoch %d of 0..%d, "
+            "patience %d): the analyser has not converged; raise --epochs (FitConfig.epochs)",
+            config.epochs,
+            result.best_epoch,
+            config.epochs - 1,
+            config.patience,
+        )
     return result
 
 

@@ -100,7 +100,8 @@ def _overview(b: Behaviour) -> str:
             "model",
             f"trained in {fmt.duration(train.get('seconds'))}, {fmt.num(train.get('epochs_run'))} epochs"
             f" (best {fmt.num(train.get('best_epoch'))}),"
-            f" {fmt.num(train.get('windows_per_s'))} windows/s",
+            f" {fmt.num(train.get('windows_per_s'))} windows/s"
+            + (f"; stopped at its cap of {train.get('epochs_cap')} epochs, still improving" if train.get("hit_budget") else ""),
         ),
     ]
     return H.facts(items) + _datasets(b)
