@@ -20,6 +20,7 @@ This module imports neither torch nor ray: it drives any ``envs.batched.BatchedP
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -114,21 +115,27 @@ def record(
     store_obs: bool = True,
     progress: bool = True,
     batches_per_shard: int | None = None,
+    iteration: int | None = None,
 ) -> RecordResult:
     """Record ``episodes`` episodes of ``policy`` in env ``env_id`` into dataset ``out``.
 
     ``policy`` is a spec string (``resolve_policy``) or any BatchedPolicy. Resumes an existing
     dataset with the same manifest (see the module docstring); refuses one with another.
     ``batches_per_shard`` None picks the smallest G giving ``SHARD_ROWS`` rows per shard.
+    ``iteration`` tags the recording with a training iteration (the manifest's ``policy.iteration``);
+    None keeps the policy's own (a checkpoint's iteration, -1 for scripted teams).
     """
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     check_range("seed", seed, 0, integer=True)  # numpy's SeedSequence takes no negative seed
     if batches_per_shard is not None:
         check_range("batches_per_shard", batches_per_shard, 1, integer=True)
+    if iteration is not None:
+        check_range("iteration", iteration, 0, integer=True)
     env = make_batched(env_id, config, num_envs, auto_reset=True)
     per_shard = int(batches_per_shard or math.ceil(SHARD_ROWS / (env.num_envs * env.horizon * env.num_agents)))
     factory, info = _policy_factory(policy, env, policy_info)
+    info = info if iteration is None else dataclasses.replace(info, iteration=int(iteration))
     condition = condition if isinstance(condition, ConditionInfo) else ConditionInfo(id=condition)
     check_condition(condition, env)
     predicted, intervened = _probe(env, factory(batch_seeds(seed, 0)[1]), batch_seeds(seed, 0)[0])

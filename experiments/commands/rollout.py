@@ -23,6 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches-per-shard", type=int, default=None, help="batches per shard file (default: enough for 65,536 rows)")
     parser.add_argument("--condition", default="baseline", help="condition id written into every row")
     parser.add_argument(
+        "--iteration",
+        type=int,
+        default=None,
+        metavar="N",
+        help="training iteration to tag the recording with (the manifest's policy.iteration; ethogram analyze tracks behaviour "
+        "changes across iterations); default: a checkpoint's own iteration, -1 for scripted teams",
+    )
+    parser.add_argument(
         "--intervene",
         action="append",
         default=[],
@@ -123,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
         store_obs=not args.no_obs,
         progress=not args.no_progress,
         batches_per_shard=args.batches_per_shard,
+        iteration=args.iteration,
     )
     seconds = result.env_seconds + result.write_seconds
     rate = result.agent_steps / seconds if seconds else 0.0
