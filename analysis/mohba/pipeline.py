@@ -8,8 +8,9 @@ Used by ``ethogram analyze`` and the validation benchmark. Steps:
    profiles), team return, episode and training iteration.
 3. ``discover``: clusters of z^ω (teams) and z^α (agents), chosen k unless given, and the
    joint ↔ local linking graph with its typical compositions.
-Clusterings fitted on one set of units predict others (``Clustering.predict``), which is how
-held-out episodes are scored.
+Clusterings fitted on one set of units predict others (``Clustering.predict``, ``assign``), which
+is how held-out episodes are scored and how a saved analyser (``Analyser.load``,
+``analysis.mohba.saved``) places new episodes among the behaviours it found before.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -27,7 +29,7 @@ from analysis.mohba.behaviours import Clustering, cluster, compositions, linking
 from analysis.mohba.concepts import unit_summaries
 from analysis.mohba.features import FeatureConfig, Standardiser, WindowTensors, make_windows
 from analysis.mohba.model import MohbaModel, MohbaModelConfig
-from analysis.mohba.train import FitConfig, TrainResult, encode, fit
+from analysis.mohba.train import FitConfig, TrainResult, encode, fit, load_model
 from envs.config import check_choice, check_range
 
 UNITS = ("episode", "window")
@@ -115,6 +117,12 @@ class Analyser:
         model.cpu()
         return cls(model, features, std, getattr(episodes.spec, "team_reward", "sum")), windows, result
 
+    @classmethod
+    def load(cls, directory: str | Path) -> tuple[Analyser, dict[str, Any]]:
+        """The analyser saved in ``directory`` (``train.save_model``) and its whole JSON metadata."""
+        model, features, standardiser, meta = load_model(directory)
+        return cls(model, features, standardiser, meta.get("env", {}).get("team_reward", "sum")), meta
+
     def windows(self, episodes: Any) -> WindowTensors:
         """Windows of other episodes, standardised like the training ones."""
         return make_windows(episodes, self.features, self.standardiser, index_source=_light(episodes))[0]
@@ -150,10 +158,16 @@ def discover(units: Units, config: ClusterConfig) -> Behaviours:
     n, dl = units.local.shape[1], units.local.shape[2]
     k_range = (1 if config.select == "bic" else 2, config.k_max)
     local = cluster(units.local.reshape(-1, dl), config.k_local, config.method, config.select, k_range, config.seed)
-    local_labels = local.labels.reshape(-1, n)
-    if units.joint is None:
+    joint = None
+    if units.joint is not None:
+        joint = cluster(units.joint, config.k_joint, config.method, config.select, k_range, config.seed)
+    return _linked(joint, local, local.labels.reshape(-1, n))
+
+
+def _linked(joint: Clustering | None, local: Clustering, local_labels: np.ndarray) -> Behaviours:
+    """Behaviours from labelled clusterings: the linking graph and compositions when there is a joint level."""
+    if joint is None:
         return Behaviours(None, local, local_labels, None, {})
-    joint = cluster(units.joint, config.k_joint, config.method, config.select, k_range, config.seed)
     graph = linking_graph(joint.labels, local_labels)
     return Behaviours(joint, local, local_labels, graph, compositions(joint.labels, local_labels))
 
@@ -164,3 +178,11 @@ def predict(behaviours: Behaviours, units: Units) -> tuple[np.ndarray | None, np
     local = behaviours.local.predict(units.local.reshape(-1, dl)).reshape(-1, n)
     joint = behaviours.joint.predict(units.joint) if behaviours.joint is not None and units.joint is not None else None
     return joint, local
+
+
+def assign(behaviours: Behaviours, units: Units) -> Behaviours:
+    """New ``units`` placed in the fitted clusters of ``behaviours`` (no refit): labels and links of those units."""
+    joint_labels, local_labels = predict(behaviours, units)
+    local = dataclasses.replace(behaviours.local, labels=local_labels.reshape(-1))
+    joint = None if joint_labels is None else dataclasses.replace(behaviours.joint, labels=joint_labels)
+    return _linked(joint, local, local_labels)

@@ -2,6 +2,7 @@
 
 Layout of ``OUT``:
     model/model.safetensors, model/model.json   the trained analyser (safetensors + JSON, no pickle)
+    model/clusters.json                         its clusterings in full, to place new episodes (``analysis.mohba.saved``)
     clusters_joint.csv / clusters_local.csv     one row per unit (per agent of a unit), cluster and latent means
     clustering.json                             k, selection scores, sizes and centres at both levels
     linking.json                                joint ↔ local edges (count, shares, lift) and typical compositions
@@ -10,6 +11,9 @@ Layout of ``OUT``:
     concepts.json                               concept directions in z^ω for the chosen label, completeness, ConceptSHAP
     summary.json                                what was analysed, the training record, timings, the descriptions
     figures/*.png                               latent maps, linking graph, occupancy, example strips
+
+``run_analysis`` trains a new analyser; ``run_saved`` uses a saved one (no training) and either
+places the units in its saved clusters or clusters them anew; both end in ``write_outputs``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from analysis.mohba.behaviours import linking_table, per_group
 from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
 from analysis.mohba.concepts import agent_dispersion, cluster_profiles, discover_concepts, quantile_bins
 from analysis.mohba.features import FeatureConfig, feature_names, gather_windows
-from analysis.mohba.pipeline import Analyser, Behaviours, ClusterConfig, Units, discover
+from analysis.mohba.pipeline import Analyser, Behaviours, ClusterConfig, Units, assign, discover
+from analysis.mohba.saved import SavedAnalyser, check_data, copy_model, env_record, save_clusters
 from analysis.mohba.train import FitConfig, save_model
 from envs.config import check_choice, config_to_dict
 from envs.render import film_strip
@@ -294,20 +299,75 @@ def run_analysis(
         say(f"epoch {r['epoch']:3d} β={r['beta']:.2f} val loss {r['val_loss']:.2f} (recon {r['val_reconstruction']:.2f}, {kl})")
 
     analyser, windows, result = Analyser.fit(episodes, features, train, model_options, progress=epoch_line)
-    save_model(out / "model", analyser.model, features, analyser.standardiser, training=config_to_dict(train), history=result.history)
+    training = {
+        "seconds": result.seconds,
+        "windows_per_s": result.windows_per_s,
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "epochs_cap": train.epochs,
+        "hit_budget": result.hit_budget,
+    }
+    extra = {"training": config_to_dict(train), "history": result.history, "result": training, "env": env_record(episodes.spec)}
+    save_model(out / "model", analyser.model, features, analyser.standardiser, **extra)
     rate = f"{result.windows_per_s:.0f} windows/s"
     say(f"trained {len(windows)} windows in {result.seconds:.1f}s ({rate}), best epoch {result.best_epoch}; clustering")
     units = analyser.units(windows, clusters.unit)
     found = discover(units, clusters)
+    save_clusters(out / "model", found, clusters)
+    return write_outputs(out, episodes, analyser, windows, units, found, report, train.seed, say, training)
+
+
+def run_saved(
+    episodes: Any,
+    out: str | Path,
+    saved: SavedAnalyser,
+    clusters: ClusterConfig | None,
+    report: ReportConfig,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Analyse ``episodes`` with a saved analyser, no training: its units go to the saved clusters
+    (``clusters`` None; ``saved`` must hold them) or are clustered anew with ``clusters``. The data
+    are checked against the model before anything is written under ``out``."""
+    check_data(saved, episodes)
+    if clusters is None and saved.behaviours is None:
+        raise ValueError(f"no clusters given and none loaded from {saved.path}; open it with its clusters or pass a ClusterConfig")
+    config = clusters if clusters is not None else saved.clusters
+    say = progress or Progress()
+    say(f"{episodes.num_episodes} episodes, env {episodes.spec.env_id}; encoding with the analyser in {saved.path} (no training)")
+    windows = saved.analyser.windows(episodes)
+    units = saved.analyser.units(windows, config.unit)
+    say("clustering anew" if clusters is not None else f"placing {len(units)} units in the saved clusters")
+    found = discover(units, clusters) if clusters is not None else assign(saved.behaviours, units)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_clusters(copy_model(saved, out / "model"), found, config)
+    used = {"model": str(saved.path), "trained": False, "clusters": "saved" if clusters is None else "fitted"}
+    training = {**saved.meta.get("result", {}), **used}
+    return write_outputs(out, episodes, saved.analyser, windows, units, found, report, config.seed, say, training)
+
+
+def write_outputs(
+    out: Path,
+    episodes: Any,
+    analyser: Analyser,
+    windows: Any,
+    units: Units,
+    found: Behaviours,
+    report: ReportConfig,
+    seed: int,
+    say: Callable[[str], None],
+    training: dict[str, Any],
+) -> dict[str, Any]:
+    """Tables, profiles, changepoints, concepts, figures and summary.json (with ``training``) for found behaviours."""
     write_tables(out, episodes, units, found)
-    names = feature_names(episodes.spec, features)
+    names = feature_names(episodes.spec, analyser.features)
     profs = profiles(units, found, names)
     (out / "profiles.json").write_text(json.dumps(profs, indent=2))
     cps = changepoints(units, found, episodes, report.changepoint_method)
     if cps is not None:
         (out / "changepoints.json").write_text(json.dumps(cps, indent=2))
     label = unit_labels(report.label, units, episodes, windows, report.label_bins)
-    concept_json = concept_directions(units, label, report, train.seed, say)
+    concept_json = concept_directions(units, label, report, seed, say)
     if concept_json is not None:
         (out / "concepts.json").write_text(json.dumps(concept_json, indent=2))
     say("figures")
@@ -316,15 +376,10 @@ def run_analysis(
         "episodes": int(episodes.num_episodes),
         "windows": len(windows),
         "units": len(units),
-        "unit": clusters.unit,
+        "unit": "window" if units.window is not None else "episode",
         "k_joint": None if found.joint is None else found.joint.k,
         "k_local": found.local.k,
-        "training": {
-            "seconds": result.seconds,
-            "windows_per_s": result.windows_per_s,
-            "best_epoch": result.best_epoch,
-            "epochs_run": len(result.history),
-        },
+        "training": training,
         "descriptions": [p["description"] for p in profs.get("joint", []) + profs["local"]],
         "changes": None if cps is None else {k: v["changes"] for k, v in cps.items()},
         "completeness": None if concept_json is None else concept_json["completeness"],

@@ -6,6 +6,11 @@ learns concept directions against a label, and writes tables, the model and figu
 (``analysis.mohba.report`` lists the files). ``analyze`` is the command's work on parsed options;
 the experiment's behaviour stage (``experiments.stages``) calls it with options parsed by
 ``parse_args``.
+
+With ``--model DIR`` nothing is trained: the analyser saved by an earlier run (``DIR`` is its
+``--out`` or the ``model/`` folder in it) encodes the new data, whose units go to its saved
+clusters, or, with ``--recluster``, are clustered anew with the behaviour options. The feature,
+model and training options are then those saved with the model.
 """
 
 from __future__ import annotations
@@ -22,6 +27,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--conditions", nargs="*", default=None, help="keep datasets recorded under these condition ids")
     parser.add_argument("--iterations", nargs="*", type=int, default=None, help="keep datasets of these training iterations")
+    parser.add_argument(
+        "--model",
+        metavar="DIR",
+        default=None,
+        help="a saved analyser (an earlier --out, or its model/ folder): encode DATA with it, no training, and place the units "
+        "(episodes or windows, as saved) in its saved clusters; the feature, model and training options are then not used",
+    )
+    parser.add_argument(
+        "--recluster",
+        action="store_true",
+        help="with --model: cluster DATA anew with the behaviour options instead of using the saved clusters",
+    )
     g = parser.add_argument_group("features")
     g.add_argument("--window", type=int, default=32, help="window length in steps")
     g.add_argument("--stride", type=int, default=16, help="steps between window starts")
@@ -40,7 +57,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--predict-next", action="store_true", help="also predict the next step's features")
     g.add_argument("--flat", action="store_true", help="flat VAE baseline (no joint latent)")
     g = parser.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=40)
+    g.add_argument(
+        "--epochs",
+        type=int,
+        default=40,
+        help="most epochs; training stops early once converged, and warns when it reaches this cap still improving",
+    )
     g.add_argument("--batch-size", type=int, default=128)
     g.add_argument("--lr", type=float, default=2e-3)
     g.add_argument("--beta-max", type=float, default=1.0)
@@ -77,19 +99,37 @@ def run(args: argparse.Namespace) -> int:
 
 
 def analyze(args: argparse.Namespace, log: Callable[[str], Any] | None = None) -> None:
-    """Load ``args.data``, fit MOHBA and write its outputs to ``args.out``; ``log`` gets the progress
-    lines (default: the ``analysis.mohba.report`` logger)."""
+    """Load ``args.data``, fit MOHBA (or use the ``--model`` saved) and write its outputs to ``args.out``;
+    ``log`` gets the progress lines (default: the ``analysis.mohba.report`` logger)."""
     import torch
 
+    from analysis.mohba.report import Progress
+
+    check_options(args)
+    torch.set_num_threads(max(1, args.threads))
+    say = Progress(log) if log is not None else Progress()
+    if args.model is not None:
+        _analyze_saved(args, say)
+    else:
+        _analyze_new(args, say)
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """``--recluster`` needs ``--model``; ``--k-joint/--k-local`` with ``--model`` need ``--recluster``."""
+    if args.recluster and args.model is None:
+        raise ValueError("--recluster clusters a saved analyser's latents anew: it needs --model DIR (an earlier --out, or its model/)")
+    given = [flag for flag, value in (("--k-joint", args.k_joint), ("--k-local", args.k_local)) if value is not None]
+    if given and args.model is not None and not args.recluster:
+        raise ValueError(f"{' and '.join(given)} with --model: the saved clusters are used as they are; add --recluster to cluster anew")
+
+
+def _analyze_new(args: argparse.Namespace, say: Callable[[str], Any]) -> None:
     from analysis.dataset import load
     from analysis.mohba.features import FeatureConfig
-    from analysis.mohba.pipeline import ClusterConfig
-    from analysis.mohba.report import Progress, ReportConfig, run_analysis
+    from analysis.mohba.report import run_analysis
     from analysis.mohba.train import FitConfig
 
-    torch.set_num_threads(max(1, args.threads))
     features = FeatureConfig(window=args.window, stride=args.stride, include_obs=args.include_obs, egocentric=not args.absolute)
-    say = Progress(log) if log is not None else Progress()
     say(f"loading {len(args.data)} dataset(s)")
     episodes = load(args.data, fields=features.fields, conditions=args.conditions, iterations=args.iterations)
     fit = FitConfig(
@@ -102,16 +142,6 @@ def analyze(args: argparse.Namespace, log: Callable[[str], Any] | None = None) -
         device=args.device,
         seed=args.seed,
     )
-    clusters = ClusterConfig(
-        k_joint=args.k_joint,
-        k_local=args.k_local,
-        method=args.cluster_method,
-        select=args.select or ("bic" if args.cluster_method == "gmm" else "silhouette"),
-        k_max=args.k_max,
-        unit=args.unit,
-        seed=args.seed,
-    )
-    report = ReportConfig(label=args.label, label_bins=args.label_bins, concepts=args.concepts, changepoint_method=args.changepoint_method)
     model_options = {
         "encoder": args.encoder,
         "hidden": args.hidden,
@@ -123,4 +153,36 @@ def analyze(args: argparse.Namespace, log: Callable[[str], Any] | None = None) -
         "predict_next": args.predict_next,
         "hierarchical": not args.flat,
     }
-    run_analysis(episodes, args.out, features, fit, clusters, report, model_options, progress=say)
+    run_analysis(episodes, args.out, features, fit, _cluster_config(args), _report_config(args), model_options, progress=say)
+
+
+def _analyze_saved(args: argparse.Namespace, say: Callable[[str], Any]) -> None:
+    from analysis.dataset import load
+    from analysis.mohba.report import run_saved
+    from analysis.mohba.saved import open_saved
+
+    saved = open_saved(args.model, clusters=not args.recluster)
+    say(f"loading {len(args.data)} dataset(s) for the analyser in {saved.path}")
+    episodes = load(args.data, fields=saved.analyser.features.fields, conditions=args.conditions, iterations=args.iterations)
+    clusters = _cluster_config(args) if args.recluster else None
+    run_saved(episodes, args.out, saved, clusters, _report_config(args), progress=say)
+
+
+def _cluster_config(args: argparse.Namespace) -> Any:
+    from analysis.mohba.pipeline import ClusterConfig
+
+    return ClusterConfig(
+        k_joint=args.k_joint,
+        k_local=args.k_local,
+        method=args.cluster_method,
+        select=args.select or ("bic" if args.cluster_method == "gmm" else "silhouette"),
+        k_max=args.k_max,
+        unit=args.unit,
+        seed=args.seed,
+    )
+
+
+def _report_config(args: argparse.Namespace) -> Any:
+    from analysis.mohba.report import ReportConfig
+
+    return ReportConfig(label=args.label, label_bins=args.label_bins, concepts=args.concepts, changepoint_method=args.changepoint_method)
