@@ -61,10 +61,11 @@ def _save(fig: plt.Figure, path: str | Path) -> Path:
 
 
 def project_2d(z: np.ndarray, seed: int = 0) -> np.ndarray:
-    """(U, d) → (U, 2): PCA when d > 2, padded with zeros when d < 2."""
+    """(U, d) → (U, 2): PCA when d > 2 (all at the origin when the points coincide), padded with zeros when d < 2."""
     z = np.asarray(z, dtype=np.float64)
     if z.shape[1] > 2:
-        return PCA(2, random_state=seed).fit_transform(z)
+        spread = np.ptp(z, axis=0).any()  # PCA of coinciding points divides by a zero variance
+        return PCA(2, random_state=seed).fit_transform(z) if spread else np.zeros((len(z), 2))
     return np.pad(z, ((0, 0), (0, 2 - z.shape[1])))
 
 
