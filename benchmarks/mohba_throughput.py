@@ -31,9 +31,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.dataset import load
+from analysis.mohba.encode import encode
 from analysis.mohba.features import FeatureConfig, make_windows
+from analysis.mohba.fit import FitConfig, fit
 from analysis.mohba.model import MohbaModel, MohbaModelConfig, count_parameters
-from analysis.mohba.train import FitConfig, encode, fit
 from benchmarks.mohba_validation import SETUPS, record_teams
 
 

@@ -40,9 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analysis.dataset import PolicyInfo, load
 from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
+from analysis.mohba.cluster import ClusterConfig, discover, predict
+from analysis.mohba.encode import Analyser, Units
 from analysis.mohba.features import FeatureConfig
-from analysis.mohba.pipeline import Analyser, ClusterConfig, Units, discover, predict
-from analysis.mohba.train import FitConfig
+from analysis.mohba.fit import FitConfig
 from marl.record import record
 
 SETUPS = {

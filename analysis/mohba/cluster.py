@@ -1,7 +1,14 @@
-"""Behaviours: clusters of the joint latents z^ω and local latents z^α, and the link between them.
+"""Clustering: behaviours as clusters of the joint latents z^ω and local latents z^α, and the link between them.
+
+Place in the analysis: features → model → fit → encode → **cluster** → describe → write. Takes
+``encode.Units`` and a ``ClusterConfig``; gives ``Behaviours`` (``discover``): a ``Clustering`` of
+z^ω (teams) and of z^α (agents), the local cluster of each agent of each unit, the joint ↔ local
+linking graph and each joint cluster's typical compositions. Fitted behaviours place new units
+without refitting (``predict``, ``assign``): that is how held-out episodes are scored and how a
+saved analyser (``saved``) places new episodes among the behaviours it found before.
 
 Rules:
-- Units are windows, or episodes when window latents are averaged per episode (``per_group``).
+- Units are windows, or episodes when window latents are averaged per episode (``encode.per_group``).
 - Before clustering, latent dimensions that the model left inactive (variance of the posterior
   means across units below ``min_variance``, the "active units" criterion of Burda et al. 2016)
   are dropped: they carry no information and only add noise to distances.
@@ -23,6 +30,7 @@ Rules:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections import Counter
@@ -36,12 +44,36 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import silhouette_score
 from sklearn.mixture import GaussianMixture
 
-from envs.config import check_choice
+from analysis.mohba.encode import UNITS, Units
+from envs.config import check_choice, check_range
 
 logger = logging.getLogger(__name__)
 
 METHODS = ("gmm", "kmeans")
 SELECTORS = ("bic", "silhouette")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """How behaviours are clustered."""
+
+    k_joint: int | None = None
+    """Team-level clusters; None chooses k."""
+    k_local: int | None = None
+    """Agent-level clusters; None chooses k."""
+    method: str = "gmm"
+    """``gmm`` or ``kmeans`` (scikit-learn)."""
+    select: str = "bic"
+    """How k is chosen when not given: ``bic`` or ``silhouette``."""
+    k_max: int = 10
+    """Largest k tried."""
+    unit: str = "episode"
+    """What one clustered point is: an ``episode`` (mean of its windows' latents) or a ``window``."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_choice("unit", self.unit, UNITS)
+        check_range("k_max", self.k_max, 2)
 
 
 @dataclass
@@ -192,15 +224,6 @@ def cluster(
     return Clustering(est.predict(xs), best, method, select, dims, scores, est)
 
 
-def per_group(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean of ``values`` (U, ...) per group id in ``groups`` (U,): (sorted group ids, (G, ...) means)."""
-    ids, inverse = np.unique(groups, return_inverse=True)
-    sums = np.zeros((len(ids), *values.shape[1:]), dtype=np.float64)
-    np.add.at(sums, inverse, values)
-    counts = np.bincount(inverse, minlength=len(ids)).reshape(-1, *([1] * (values.ndim - 1)))
-    return ids, sums / counts
-
-
 def linking_graph(joint_labels: np.ndarray, local_labels: np.ndarray, agent_mask: np.ndarray | None = None) -> nx.Graph:
     """Bipartite joint ↔ local graph from (U,) joint and (U, N) local labels of the same units."""
     joint_labels = np.asarray(joint_labels)
@@ -245,3 +268,50 @@ def compositions(joint_labels: np.ndarray, local_labels: np.ndarray, top: int = 
         counts = Counter(tuple(sorted(int(a) for a in r)) for r in rows)
         out[int(j)] = [(combo, c / len(rows)) for combo, c in counts.most_common(top)]
     return out
+
+
+@dataclass
+class Behaviours:
+    """Clusters at both levels and their links."""
+
+    joint: Clustering | None
+    local: Clustering
+    local_labels: np.ndarray
+    """(U, N) local cluster of each agent of each unit."""
+    graph: nx.Graph | None
+    compositions: dict[int, list[tuple[tuple[int, ...], float]]]
+
+
+def discover(units: Units, config: ClusterConfig) -> Behaviours:
+    """Cluster z^ω and z^α of ``units`` and link them."""
+    n, dl = units.local.shape[1], units.local.shape[2]
+    k_range = (1 if config.select == "bic" else 2, config.k_max)
+    local = cluster(units.local.reshape(-1, dl), config.k_local, config.method, config.select, k_range, config.seed)
+    joint = None
+    if units.joint is not None:
+        joint = cluster(units.joint, config.k_joint, config.method, config.select, k_range, config.seed)
+    return _linked(joint, local, local.labels.reshape(-1, n))
+
+
+def _linked(joint: Clustering | None, local: Clustering, local_labels: np.ndarray) -> Behaviours:
+    """Behaviours from labelled clusterings: the linking graph and compositions when there is a joint level."""
+    if joint is None:
+        return Behaviours(None, local, local_labels, None, {})
+    graph = linking_graph(joint.labels, local_labels)
+    return Behaviours(joint, local, local_labels, graph, compositions(joint.labels, local_labels))
+
+
+def predict(behaviours: Behaviours, units: Units) -> tuple[np.ndarray | None, np.ndarray]:
+    """Joint (U,) and local (U, N) clusters of new units under fitted behaviours."""
+    n, dl = units.local.shape[1], units.local.shape[2]
+    local = behaviours.local.predict(units.local.reshape(-1, dl)).reshape(-1, n)
+    joint = behaviours.joint.predict(units.joint) if behaviours.joint is not None and units.joint is not None else None
+    return joint, local
+
+
+def assign(behaviours: Behaviours, units: Units) -> Behaviours:
+    """New ``units`` placed in the fitted clusters of ``behaviours`` (no refit): labels and links of those units."""
+    joint_labels, local_labels = predict(behaviours, units)
+    local = dataclasses.replace(behaviours.local, labels=local_labels.reshape(-1))
+    joint = None if joint_labels is None else dataclasses.replace(behaviours.joint, labels=joint_labels)
+    return _linked(joint, local, local_labels)

@@ -1,15 +1,6 @@
-"""Explaining behaviours with concepts.
+"""Concept directions in z^ω against user labels, a library of ``describe`` (``concept_directions``).
 
-(a) Cluster profiles. Each unit (a window, or an agent in a window) is summarised by the mean of
-its unstandardised step features over valid steps: concept values, event rates and previous-action
-frequencies (``analysis.mohba.features``). For every cluster and feature the effect size is
-Cohen's d of the cluster against all other units (pooled standard deviation) with a Welch t-test
-p-value (scipy); the features with the largest |d| (at least ``min_effect``) make the cluster's
-one-line description: up to half of them from what the agents did (events, actions), the rest
-from the concepts (the world they were in).
-
-(b) Concept directions in z^ω against user labels (Yeh et al. 2020, "On Completeness-aware
-Concept-Based Explanations in Deep Neural Networks"):
+After Yeh et al. 2020, "On Completeness-aware Concept-Based Explanations in Deep Neural Networks":
 - a classifier h: z → y is fitted first (the labels, e.g. bins of team return or of agent
   dispersion, are not what the model was trained on, so h stands in for the paper's network head);
 - m unit concept vectors c_j are learned with a two-layer g: R^m → R^d so that h(g(v(z))) predicts
@@ -20,125 +11,21 @@ Concept-Based Explanations in Deep Neural Networks"):
   v_S the scores with concepts outside S set to 0 (g is not refitted per subset);
 - ConceptSHAP: exact Shapley values of η over the m concepts (m ≤ 12): their sum equals
   η(all) − η(∅).
-z is standardised per dimension before everything in (b).
+z is standardised per dimension before everything.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import ttest_ind
 from torch import nn
 from torch.nn import functional as F
-
-
-def unit_summaries(raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Mean of raw step features (W, L, N, F) over the valid steps (W, L) → (W, N, F)."""
-    m = mask[:, :, None, None].astype(np.float64)
-    return ((raw * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)).astype(np.float32)
-
-
-def readable(name: str) -> str:
-    """A feature column name as a summary reads: ``prev.X`` → ``action X``, ``prev_event.E`` → ``event E``."""
-    if name == "prev.none":
-        return "episode start"
-    if name.startswith("prev."):
-        return f"action {name[5:]}"
-    if name.startswith("prev_event."):
-        return f"event {name[11:]}"
-    return name
-
-
-def cohens_d(inside: np.ndarray, outside: np.ndarray) -> np.ndarray:
-    """Cohen's d per column of (n1, F) against (n2, F), pooled standard deviation (0 where both constant)."""
-    n1, n2 = len(inside), len(outside)
-    v1 = inside.var(axis=0, ddof=1) if n1 > 1 else np.zeros(inside.shape[1])
-    v2 = outside.var(axis=0, ddof=1) if n2 > 1 else np.zeros(inside.shape[1])
-    pooled = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / max(n1 + n2 - 2, 1))
-    diff = inside.mean(axis=0) - outside.mean(axis=0)
-    return np.where(pooled > 1e-9, diff / np.maximum(pooled, 1e-9), 0.0)
-
-
-def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Welch t-test p-value; NaN when a side has < 2 units, 0 when both sides are constant but differ."""
-    if len(a) < 2 or len(b) < 2:
-        return float("nan")
-    if a.std() < 1e-12 and b.std() < 1e-12:
-        return 0.0 if a[0] != b[0] else 1.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return float(ttest_ind(a, b, equal_var=False).pvalue)
-
-
-def cluster_profiles(
-    summary: np.ndarray, names: list[str], labels: np.ndarray, prefix: str = "C", top: int = 4, min_effect: float = 0.5
-) -> list[dict[str, Any]]:
-    """One profile per cluster: size, the features that set it apart (d, p, means) and a description."""
-    summary = np.asarray(summary, dtype=np.float64)
-    out = []
-    for c in np.unique(labels):
-        inside, outside = summary[labels == c], summary[labels != c]
-        d = np.zeros(summary.shape[1]) if len(outside) == 0 else cohens_d(inside, outside)
-        ranked = [int(i) for i in np.argsort(-np.abs(d)) if abs(d[i]) >= min_effect]
-        doing = [i for i in ranked if names[i].startswith("prev")]  # what agents did: events, actions
-        seeing = [i for i in ranked if not names[i].startswith("prev")]  # the world they were in
-        half = (top + 1) // 2
-        order = sorted(doing[:half] + seeing[: top - min(half, len(doing))], key=lambda i: -abs(d[i]))
-        features = []
-        for i in order:
-            p = _welch_p(inside[:, i], outside[:, i])
-            features.append(
-                {
-                    "feature": readable(names[i]),
-                    "d": float(d[i]),
-                    "p": p,
-                    "mean_in": float(inside[:, i].mean()),
-                    "mean_out": float(outside[:, i].mean()),
-                }
-            )
-        share = len(inside) / len(summary)
-        words = [
-            f"{'more' if f['d'] > 0 else 'less'} {f['feature']} ({f['mean_in']:.3g} vs {f['mean_out']:.3g}, d={f['d']:+.1f})"
-            for f in features
-        ]
-        text = f"{prefix}{int(c)} ({share:.0%} of units): " + (
-            "; ".join(words) if words else f"no feature differs by |d| ≥ {min_effect:.1f}"
-        )
-        out.append({"cluster": f"{prefix}{int(c)}", "size": len(inside), "share": share, "features": features, "description": text})
-    return out
-
-
-def quantile_bins(values: np.ndarray, bins: int = 3) -> np.ndarray:
-    """Integer labels 0.. by quantiles of ``values``; ties stay together, so fewer bins may result."""
-    values = np.asarray(values, dtype=np.float64)
-    edges = np.unique(np.quantile(values, np.linspace(0, 1, bins + 1)[1:-1]))
-    raw = np.searchsorted(edges, values, side="left")
-    return np.unique(raw, return_inverse=True)[1].astype(np.int64)
-
-
-def agent_dispersion(concepts: np.ndarray, spec: Any) -> np.ndarray:
-    """Mean pairwise distance between agents' positions (..., N, D) → (...), from viewer 0's concepts.
-
-    Uses the ``{agent}.position`` concepts of ``spec`` (an EnvSpec); absent agents are skipped.
-    """
-    slices = spec.concepts.gt_slices
-    names = [f"{a}.position" for a in spec.agents if f"{a}.position" in slices]
-    if len(names) < 2:
-        raise ValueError(f"agent dispersion needs position concepts of at least two agents; found {names}")
-    pos = np.stack([concepts[..., 0, slices[n]] for n in names], axis=-2)  # (..., N, 2)
-    present = (pos >= 0).all(-1)
-    diff = np.linalg.norm(pos[..., :, None, :] - pos[..., None, :, :], axis=-1)
-    pair = present[..., :, None] & present[..., None, :]
-    upper = np.triu(np.ones(len(names), dtype=bool), 1)
-    pair = pair & upper
-    return (diff * pair).sum((-1, -2)) / np.maximum(pair.sum((-1, -2)), 1)
 
 
 def _fit_classifier(z: torch.Tensor, y: torch.Tensor, classes: int, seed: int, steps: int = 300) -> nn.Module:

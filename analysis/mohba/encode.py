@@ -1,16 +1,16 @@
-"""The analysis as one pipeline: episodes → windows → trained model → latents → behaviours.
+"""Encoding: from a trained model and episodes to latents per clustering unit.
 
-Used by ``ethogram analyze`` and the validation benchmark. Steps:
-1. ``Analyser.fit``: features and windows (``features``), the model trained on them (``train``).
-2. ``Analyser.units``: posterior means of every window, gathered per clustering *unit*: an
-   episode (window latents averaged over the episode, the default: an episode's behaviour is
-   judged on all of it) or a window. Each unit also carries its raw feature summary (for
-   profiles), team return, episode and training iteration.
-3. ``discover``: clusters of z^ω (teams) and z^α (agents), chosen k unless given, and the
-   joint ↔ local linking graph with its typical compositions.
-Clusterings fitted on one set of units predict others (``Clustering.predict``, ``assign``), which
-is how held-out episodes are scored and how a saved analyser (``Analyser.load``,
-``analysis.mohba.saved``) places new episodes among the behaviours it found before.
+Place in the analysis: features → model → fit → **encode** → cluster → describe → write. Takes
+episodes (``analysis.dataset``) and gives ``Units``: the posterior means of every window gathered
+per unit, with each unit's raw feature summary (for profiles), team return and episode.
+
+1. ``Analyser.fit``: features and windows (``features``), a seeded model trained on them (``fit``);
+   ``Analyser.load``: an analyser saved by ``fit.save_model``. ``Analyser.windows``: windows of
+   other episodes, standardised like the training ones.
+2. ``encode``: the posterior means of every window (no sampling).
+3. ``Analyser.units``: those latents gathered per clustering *unit*: an episode (window latents
+   averaged over the episode with ``per_group``, the default: an episode's behaviour is judged on
+   all of it) or a window.
 """
 
 from __future__ import annotations
@@ -21,41 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import torch
 
-from analysis.mohba.behaviours import Clustering, cluster, compositions, linking_graph, per_group
-from analysis.mohba.concepts import unit_summaries
 from analysis.mohba.features import FeatureConfig, Standardiser, WindowTensors, make_windows
+from analysis.mohba.fit import FitConfig, TrainResult, fit, load_model, resolve_device, to_tensors
 from analysis.mohba.model import MohbaModel, MohbaModelConfig
-from analysis.mohba.train import FitConfig, TrainResult, encode, fit, load_model
-from envs.config import check_choice, check_range
+from envs.config import check_choice
 
 UNITS = ("episode", "window")
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """How behaviours are clustered."""
-
-    k_joint: int | None = None
-    """Team-level clusters; None chooses k."""
-    k_local: int | None = None
-    """Agent-level clusters; None chooses k."""
-    method: str = "gmm"
-    """``gmm`` or ``kmeans`` (scikit-learn)."""
-    select: str = "bic"
-    """How k is chosen when not given: ``bic`` or ``silhouette``."""
-    k_max: int = 10
-    """Largest k tried."""
-    unit: str = "episode"
-    """What one clustered point is: an ``episode`` (mean of its windows' latents) or a ``window``."""
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_choice("unit", self.unit, UNITS)
-        check_range("k_max", self.k_max, 2)
+"""What one clustered point can be (``cluster.ClusterConfig.unit``)."""
 
 
 @dataclass
@@ -119,7 +94,7 @@ class Analyser:
 
     @classmethod
     def load(cls, directory: str | Path) -> tuple[Analyser, dict[str, Any]]:
-        """The analyser saved in ``directory`` (``train.save_model``) and its whole JSON metadata."""
+        """The analyser saved in ``directory`` (``fit.save_model``) and its whole JSON metadata."""
         model, features, standardiser, meta = load_model(directory)
         return cls(model, features, standardiser, meta.get("env", {}).get("team_reward", "sum")), meta
 
@@ -141,48 +116,34 @@ class Analyser:
         return Units(ids, None, joint, local, per_group(summary, windows.episode_index)[1], per_group(ret, windows.episode_index)[1])
 
 
-@dataclass
-class Behaviours:
-    """Clusters at both levels and their links."""
-
-    joint: Clustering | None
-    local: Clustering
-    local_labels: np.ndarray
-    """(U, N) local cluster of each agent of each unit."""
-    graph: nx.Graph | None
-    compositions: dict[int, list[tuple[tuple[int, ...], float]]]
-
-
-def discover(units: Units, config: ClusterConfig) -> Behaviours:
-    """Cluster z^ω and z^α of ``units`` and link them."""
-    n, dl = units.local.shape[1], units.local.shape[2]
-    k_range = (1 if config.select == "bic" else 2, config.k_max)
-    local = cluster(units.local.reshape(-1, dl), config.k_local, config.method, config.select, k_range, config.seed)
-    joint = None
-    if units.joint is not None:
-        joint = cluster(units.joint, config.k_joint, config.method, config.select, k_range, config.seed)
-    return _linked(joint, local, local.labels.reshape(-1, n))
+@torch.no_grad()
+def encode(model: MohbaModel, data: WindowTensors, batch_size: int = 1024, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Posterior means of every window: ``local`` (W, N, z_local) and ``joint`` (W, z_joint) when hierarchical."""
+    dev = resolve_device(device)
+    model.to(dev).eval()
+    feats, acts, mask = to_tensors(data, dev)
+    local, joint = [], []
+    for i in range(0, feats.shape[0], batch_size):
+        post = model.encode(feats[i : i + batch_size], acts[i : i + batch_size], mask[i : i + batch_size])
+        local.append(post["mu_local"].cpu().numpy())
+        if post["mu_joint"] is not None:
+            joint.append(post["mu_joint"].cpu().numpy())
+    out = {"local": np.concatenate(local)}
+    if joint:
+        out["joint"] = np.concatenate(joint)
+    return out
 
 
-def _linked(joint: Clustering | None, local: Clustering, local_labels: np.ndarray) -> Behaviours:
-    """Behaviours from labelled clusterings: the linking graph and compositions when there is a joint level."""
-    if joint is None:
-        return Behaviours(None, local, local_labels, None, {})
-    graph = linking_graph(joint.labels, local_labels)
-    return Behaviours(joint, local, local_labels, graph, compositions(joint.labels, local_labels))
+def unit_summaries(raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Mean of raw step features (W, L, N, F) over the valid steps (W, L) → (W, N, F)."""
+    m = mask[:, :, None, None].astype(np.float64)
+    return ((raw * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0)).astype(np.float32)
 
 
-def predict(behaviours: Behaviours, units: Units) -> tuple[np.ndarray | None, np.ndarray]:
-    """Joint (U,) and local (U, N) clusters of new units under fitted behaviours."""
-    n, dl = units.local.shape[1], units.local.shape[2]
-    local = behaviours.local.predict(units.local.reshape(-1, dl)).reshape(-1, n)
-    joint = behaviours.joint.predict(units.joint) if behaviours.joint is not None and units.joint is not None else None
-    return joint, local
-
-
-def assign(behaviours: Behaviours, units: Units) -> Behaviours:
-    """New ``units`` placed in the fitted clusters of ``behaviours`` (no refit): labels and links of those units."""
-    joint_labels, local_labels = predict(behaviours, units)
-    local = dataclasses.replace(behaviours.local, labels=local_labels.reshape(-1))
-    joint = None if joint_labels is None else dataclasses.replace(behaviours.joint, labels=joint_labels)
-    return _linked(joint, local, local_labels)
+def per_group(values: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` (U, ...) per group id in ``groups`` (U,): (sorted group ids, (G, ...) means)."""
+    ids, inverse = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(ids), *values.shape[1:]), dtype=np.float64)
+    np.add.at(sums, inverse, values)
+    counts = np.bincount(inverse, minlength=len(ids)).reshape(-1, *([1] * (values.ndim - 1)))
+    return ids, sums / counts

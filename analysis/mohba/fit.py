@@ -1,4 +1,9 @@
-"""Training, encoding, saving and loading of the MOHBA model.
+"""Training the MOHBA model, and its weights saved and loaded.
+
+Place in the analysis: features → model → **fit** → encode → cluster → describe → write. Takes
+the windows of ``features`` (``WindowTensors``) and a fresh ``model.MohbaModel``; gives the model
+trained in place and a ``TrainResult`` (history, best epoch, timings). ``save_model`` and
+``load_model`` are the one home of the model on disk (``encode.Analyser.load`` reads it back).
 
 - Objective: the β-weighted negative ELBO of ``analysis.mohba.model`` with β cyclically annealed
   (Fu et al. 2019, "Cyclical Annealing Schedule: A Simple Approach to Mitigating KL Vanishing"):
@@ -13,7 +18,8 @@
 - Validation windows come from held-out *episodes* (windows of one episode overlap).
 - ``device="auto"`` picks CUDA when present, else the CPU (the default is the CPU).
 - Weights are saved with safetensors (``model.safetensors``) and everything else as JSON
-  (``model.json``: model, feature and training configs, the standardiser, the history). No pickle.
+  (``model.json``: model, feature and training configs, the standardiser, the history, the env
+  of the training data as ``env_record`` gives it). No pickle.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from envs.config import check_choice, check_range, config_from_dict, config_to_d
 logger = logging.getLogger(__name__)
 
 DEVICES = ("cpu", "cuda", "auto")
+MODEL_FILES = ("model.json", "model.safetensors")
+"""The files of a saved model (``save_model``)."""
 
 
 @dataclass(frozen=True)
@@ -225,24 +233,6 @@ def fit(
     return result
 
 
-@torch.no_grad()
-def encode(model: MohbaModel, data: WindowTensors, batch_size: int = 1024, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Posterior means of every window: ``local`` (W, N, z_local) and ``joint`` (W, z_joint) when hierarchical."""
-    dev = resolve_device(device)
-    model.to(dev).eval()
-    feats, acts, mask = to_tensors(data, dev)
-    local, joint = [], []
-    for i in range(0, feats.shape[0], batch_size):
-        post = model.encode(feats[i : i + batch_size], acts[i : i + batch_size], mask[i : i + batch_size])
-        local.append(post["mu_local"].cpu().numpy())
-        if post["mu_joint"] is not None:
-            joint.append(post["mu_joint"].cpu().numpy())
-    out = {"local": np.concatenate(local)}
-    if joint:
-        out["joint"] = np.concatenate(joint)
-    return out
-
-
 def save_model(directory: str | Path, model: MohbaModel, features: FeatureConfig, standardiser: Standardiser, **extra: Any) -> Path:
     """Write ``model.safetensors`` and ``model.json`` under ``directory``; returns the directory."""
     directory = Path(directory)
@@ -267,7 +257,7 @@ def save_model(directory: str | Path, model: MohbaModel, features: FeatureConfig
 def load_model(directory: str | Path) -> tuple[MohbaModel, FeatureConfig, Standardiser, dict[str, Any]]:
     """The model, feature config, standardiser and the whole JSON metadata saved by ``save_model``."""
     directory = Path(directory)
-    for name in ("model.json", "model.safetensors"):
+    for name in MODEL_FILES:
         if not (directory / name).is_file():
             raise FileNotFoundError(f"{directory / name} is missing; expected a directory written by save_model")
     meta = json.loads((directory / "model.json").read_text())
@@ -276,6 +266,11 @@ def load_model(directory: str | Path) -> tuple[MohbaModel, FeatureConfig, Standa
     features = config_from_dict(FeatureConfig, meta["features"], where="model.json features")
     std = Standardiser(tuple(meta["standardiser"]["mean"]), tuple(meta["standardiser"]["std"]))
     return model, features, std, meta
+
+
+def env_record(spec: Any) -> dict[str, Any]:
+    """What model.json keeps of the training data's env (``EnvSpec``), for ``saved.check_data`` and ``encode.Analyser.load``."""
+    return {"env_id": spec.env_id, "agents": list(spec.agents), "team_reward": getattr(spec, "team_reward", "sum")}
 
 
 def _json_default(value: Any) -> Any:

@@ -1,9 +1,15 @@
 """A saved analyser: the trained model and its clusters in one folder, to analyse new episodes.
 
+Place in the analysis: features → model → fit → encode → cluster → **saved** → describe → write.
+It keeps what a run found, for later data: ``save_clusters`` writes a run's ``cluster.Behaviours``
+beside the model that ``fit.save_model`` wrote, and ``open_saved`` takes that folder and gives
+both back as a ``SavedAnalyser`` (for ``write.run_saved`` and ``ethogram analyze --model``).
+
 Layout of a saved analyser (``OUT/model`` of ``ethogram analyze --out OUT``; JSON and safetensors, no pickle):
-    model.safetensors, model.json   the weights and their configs (``train.save_model``); model.json also
-                                    holds the env the model was trained on (``env``) and the training
-                                    record (``result``: best epoch, epoch cap, whether it hit the cap)
+    model.safetensors, model.json   the weights and their configs (``fit.save_model``); model.json also
+                                    holds the env the model was trained on (``env``: ``fit.env_record``)
+                                    and the training record (``result``: best epoch, epoch cap,
+                                    whether it hit the cap)
     clusters.json                   both levels' clusterings in full (``Clustering.to_json(full=True)``)
                                     and the ``ClusterConfig`` that made them (its ``unit`` included)
 
@@ -28,12 +34,12 @@ from typing import Any
 
 import numpy as np
 
-from analysis.mohba.behaviours import Clustering
+from analysis.mohba.cluster import Behaviours, ClusterConfig, Clustering
+from analysis.mohba.encode import Analyser
 from analysis.mohba.features import feature_names
-from analysis.mohba.pipeline import Analyser, Behaviours, ClusterConfig
+from analysis.mohba.fit import MODEL_FILES
 from envs.config import config_from_dict, config_to_dict
 
-MODEL_FILES = ("model.json", "model.safetensors")
 CLUSTERS_FILE = "clusters.json"
 CLUSTERS_FORMAT = "ethogram.mohba.clusters/1"
 
@@ -101,11 +107,6 @@ def load_clusters(directory: str | Path) -> tuple[Behaviours, ClusterConfig]:
     config = config_from_dict(ClusterConfig, data["config"], where=f"{path} config")
     joint = None if data["joint"] is None else Clustering.from_json(data["joint"])
     return Behaviours(joint, Clustering.from_json(data["local"]), np.zeros((0, 0), dtype=np.int64), None, {}), config
-
-
-def env_record(spec: Any) -> dict[str, Any]:
-    """What model.json keeps of the training data's env (``EnvSpec``), for ``check_data`` and ``Analyser.load``."""
-    return {"env_id": spec.env_id, "agents": list(spec.agents), "team_reward": getattr(spec, "team_reward", "sum")}
 
 
 def check_data(saved: SavedAnalyser, episodes: Any) -> None:

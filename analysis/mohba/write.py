@@ -1,5 +1,10 @@
 """Everything ``ethogram analyze`` writes, from episodes to an output directory.
 
+Place in the analysis: features → model → fit → encode → cluster → describe → **write**, the last
+stage, the only one that writes under ``OUT`` (besides the model and clusters it saves through
+``fit.save_model`` and ``saved.save_clusters``). Takes episodes and the stages' configs; runs the
+stages in order and gives the summary (also written as summary.json).
+
 Layout of ``OUT``:
     model/model.safetensors, model/model.json   the trained analyser (safetensors + JSON, no pickle)
     model/clusters.json                         its clusterings in full, to place new episodes (``analysis.mohba.saved``)
@@ -13,7 +18,8 @@ Layout of ``OUT``:
     figures/*.png                               latent maps, linking graph, occupancy, example strips
 
 ``run_analysis`` trains a new analyser; ``run_saved`` uses a saved one (no training) and either
-places the units in its saved clusters or clusters them anew; both end in ``write_outputs``.
+places the units in its saved clusters or clusters them anew; both end in ``write_outputs``
+(tables, the descriptions of ``describe``, figures of ``figures``, the summary).
 """
 
 from __future__ import annotations
@@ -30,35 +36,16 @@ from typing import Any
 import numpy as np
 
 from analysis.mohba import figures
-from analysis.mohba.behaviours import linking_table, per_group
-from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
-from analysis.mohba.concepts import agent_dispersion, cluster_profiles, discover_concepts, quantile_bins
-from analysis.mohba.features import FeatureConfig, feature_names, gather_windows
-from analysis.mohba.pipeline import Analyser, Behaviours, ClusterConfig, Units, assign, discover
-from analysis.mohba.saved import SavedAnalyser, check_data, copy_model, env_record, save_clusters
-from analysis.mohba.train import FitConfig, save_model
-from envs.config import check_choice, config_to_dict
+from analysis.mohba.cluster import Behaviours, ClusterConfig, assign, discover, linking_table
+from analysis.mohba.describe import ReportConfig, changepoints, concept_directions, profiles, unit_labels
+from analysis.mohba.encode import Analyser, Units
+from analysis.mohba.features import FeatureConfig, feature_names
+from analysis.mohba.fit import FitConfig, env_record, save_model
+from analysis.mohba.saved import SavedAnalyser, check_data, copy_model, save_clusters
+from envs.config import config_to_dict
 from envs.render import film_strip
 
 logger = logging.getLogger(__name__)
-
-LABELS = ("return", "dispersion")
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    """What the analysis adds on top of the clusters."""
-
-    label: str = "return"
-    """User label for concept discovery and the second colouring of the maps: ``return`` or ``dispersion``."""
-    label_bins: int = 3
-    """Quantile bins of the label."""
-    concepts: int = 4
-    """Concept directions to learn in z^ω (0 skips concept discovery)."""
-    examples: int = 3
-    """Example units per cluster in the film strips."""
-    changepoint_method: str = "pelt"
-    """``pelt`` (ruptures) or ``chi2`` (see ``analysis.mohba.changepoints``)."""
 
 
 @dataclass
@@ -70,19 +57,6 @@ class Progress:
 
     def __call__(self, message: str) -> None:
         self.echo(f"[{time.perf_counter() - self.start:7.1f}s] {message}")
-
-
-def unit_labels(kind: str, units: Units, episodes: Any, windows: Any, bins: int) -> np.ndarray:
-    """Quantile-binned label per unit: team return, or mean agent dispersion over the unit's steps."""
-    check_choice("label", kind, LABELS)
-    if kind == "return":
-        return quantile_bins(units.team_return, bins)
-    disp = agent_dispersion(episodes.concepts, episodes.spec)  # (E, T)
-    mask = windows.mask
-    per_window = (gather_windows(disp, windows.episode_index, windows.start, mask.shape[1]) * mask).sum(1) / mask.sum(1)
-    # episode units are the sorted episodes, as per_group returns them
-    values = per_window[units.window] if units.window is not None else per_group(per_window, windows.episode_index)[1]
-    return quantile_bins(values, bins)
 
 
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -134,41 +108,6 @@ def write_tables(out: Path, episodes: Any, units: Units, found: Behaviours) -> N
             for j, rows in found.compositions.items()
         }
         (out / "linking.json").write_text(json.dumps({"edges": linking_table(found.graph), "compositions": comps}, indent=2))
-
-
-def profiles(units: Units, found: Behaviours, names: list[str]) -> dict[str, list[dict[str, Any]]]:
-    """Concept/event profiles of the local clusters (per agent) and joint clusters (agent means + team return)."""
-    n = units.summary.shape[1]
-    out = {"local": cluster_profiles(units.summary.reshape(-1, units.summary.shape[-1]), names, found.local_labels.reshape(-1), prefix="A")}
-    if found.joint is not None:  # team means; teammate columns repeat the agents' own there, so they go
-        own = [i for i, name in enumerate(names) if not name.startswith("mate")]
-        team = np.concatenate([units.summary.mean(axis=1)[:, own], units.team_return[:, None]], axis=1)
-        team_names = [("team_mean." + names[i][5:] if names[i].startswith("self.") else names[i]) for i in own]
-        out["joint"] = cluster_profiles(team, [*team_names, "team_return"], found.joint.labels, prefix="J")
-    out["agents"] = n
-    return out
-
-
-def changepoints(units: Units, found: Behaviours, episodes: Any, method: str) -> dict[str, Any] | None:
-    """Occupancy per training iteration and its shifts, at both levels (None with < 2 iterations)."""
-    iteration = episodes.iteration[units.episode]
-    if len(np.unique(iteration)) < 2:
-        return None
-    result: dict[str, Any] = {}
-    levels = {"local": (np.repeat(iteration, found.local_labels.shape[1]), found.local_labels.reshape(-1), found.local.k)}
-    if found.joint is not None:
-        levels["joint"] = (iteration, found.joint.labels, found.joint.k)
-    for level, (its, labels, k) in levels.items():
-        iters, groups = split_by_checkpoint(labels, its)
-        frac, counts = occupancy(groups, k)
-        changes = detect(frac, counts, method=method)
-        result[level] = {
-            "iterations": iters.tolist(),
-            "occupancy": frac.tolist(),
-            "counts": counts.tolist(),
-            "changes": [{**c.to_json(), "iteration": int(iters[c.index])} for c in changes],
-        }
-    return result
 
 
 def _examples(found: Behaviours, units: Units, per_cluster: int) -> dict[str, list[int]]:
@@ -267,15 +206,6 @@ def _obs_loader(episodes: Any) -> Callable[[int], np.ndarray | None]:
         return cache[e]
 
     return get
-
-
-def concept_directions(units: Units, label: np.ndarray, report: ReportConfig, seed: int, say: Callable[[str], None]) -> dict | None:
-    """Concept directions in z^ω against the label bins (None when flat, skipped or one bin)."""
-    if not report.concepts or units.joint is None or len(np.unique(label)) < 2:
-        return None
-    say(f"concept discovery: {report.concepts} directions in z^ω against {report.label} bins")
-    found = discover_concepts(units.joint, label, m=report.concepts, seed=seed)
-    return {"label": report.label, "bins": report.label_bins, **found.to_json()}
 
 
 def run_analysis(

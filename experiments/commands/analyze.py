@@ -3,7 +3,7 @@
 Trains the hierarchical model on the datasets' windows, clusters both latent levels, links them,
 profiles every cluster with concepts and events, finds changepoints across training iterations,
 learns concept directions against a label, and writes tables, the model and figures
-(``analysis.mohba.report`` lists the files). ``analyze`` is the command's work on parsed options;
+(``analysis.mohba.write`` lists the files). ``analyze`` is the command's work on parsed options;
 the experiment's behaviour stage (``experiments.stages``) calls it with options parsed by
 ``parse_args``.
 
@@ -100,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
 def analyze(args: argparse.Namespace, log: Callable[[str], Any] | None = None) -> None:
     """Load ``args.data``, fit MOHBA (or use the ``--model`` saved) and write its outputs to ``args.out``;
-    ``log`` gets the progress lines (default: the ``analysis.mohba.report`` logger)."""
+    ``log`` gets the progress lines (default: the ``analysis.mohba.write`` logger)."""
     import torch
 
-    from analysis.mohba.report import Progress
+    from analysis.mohba.write import Progress
 
     check_options(args)
     torch.set_num_threads(max(1, args.threads))
@@ -126,8 +126,8 @@ def check_options(args: argparse.Namespace) -> None:
 def _analyze_new(args: argparse.Namespace, say: Callable[[str], Any]) -> None:
     from analysis.dataset import load
     from analysis.mohba.features import FeatureConfig
-    from analysis.mohba.report import run_analysis
-    from analysis.mohba.train import FitConfig
+    from analysis.mohba.fit import FitConfig
+    from analysis.mohba.write import run_analysis
 
     features = FeatureConfig(window=args.window, stride=args.stride, include_obs=args.include_obs, egocentric=not args.absolute)
     say(f"loading {len(args.data)} dataset(s)")
@@ -158,8 +158,8 @@ def _analyze_new(args: argparse.Namespace, say: Callable[[str], Any]) -> None:
 
 def _analyze_saved(args: argparse.Namespace, say: Callable[[str], Any]) -> None:
     from analysis.dataset import load
-    from analysis.mohba.report import run_saved
     from analysis.mohba.saved import open_saved
+    from analysis.mohba.write import run_saved
 
     saved = open_saved(args.model, clusters=not args.recluster)
     say(f"loading {len(args.data)} dataset(s) for the analyser in {saved.path}")
@@ -169,7 +169,7 @@ def _analyze_saved(args: argparse.Namespace, say: Callable[[str], Any]) -> None:
 
 
 def _cluster_config(args: argparse.Namespace) -> Any:
-    from analysis.mohba.pipeline import ClusterConfig
+    from analysis.mohba.cluster import ClusterConfig
 
     return ClusterConfig(
         k_joint=args.k_joint,
@@ -183,6 +183,6 @@ def _cluster_config(args: argparse.Namespace) -> Any:
 
 
 def _report_config(args: argparse.Namespace) -> Any:
-    from analysis.mohba.report import ReportConfig
+    from analysis.mohba.describe import ReportConfig
 
     return ReportConfig(label=args.label, label_bins=args.label_bins, concepts=args.concepts, changepoint_method=args.changepoint_method)

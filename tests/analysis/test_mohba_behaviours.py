@@ -9,8 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.mohba.behaviours import Clustering, active_dims, cluster, compositions, linking_graph, linking_table, per_group
 from analysis.mohba.changepoints import detect, occupancy, split_by_checkpoint
+from analysis.mohba.cluster import Clustering, active_dims, cluster, compositions, linking_graph, linking_table
+from analysis.mohba.encode import per_group
 
 
 def _blobs(k=4, per=60, d=5, seed=0):
@@ -62,7 +63,7 @@ def test_clustering_saved_as_json_predicts_exactly_as_fitted(method, select):
 def test_convergence_warnings_are_logged_not_shown(caplog):
     x = np.ones((30, 2))
     x[-1] += 1e-9  # two distinct points, three clusters asked for: scikit-learn warns
-    with warnings.catch_warnings(), caplog.at_level(logging.DEBUG, logger="analysis.mohba.behaviours"):
+    with warnings.catch_warnings(), caplog.at_level(logging.DEBUG, logger="analysis.mohba.cluster"):
         warnings.simplefilter("error")
         for method, select in (("gmm", "bic"), ("kmeans", "silhouette")):
             assert cluster(x, k=3, method=method, select=select).k == 3

@@ -6,16 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from analysis.mohba.concepts import (
-    ConceptModel,
-    _fit_classifier,
-    cluster_profiles,
-    cohens_d,
-    completeness_fn,
-    concept_shap,
-    discover_concepts,
-    quantile_bins,
-)
+from analysis.mohba.concepts import ConceptModel, _fit_classifier, completeness_fn, concept_shap, discover_concepts
+from analysis.mohba.describe import cluster_profiles, cohens_d, quantile_bins
 
 
 def test_concept_shap_of_additive_game_is_its_weights_and_efficient():

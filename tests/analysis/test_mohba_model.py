@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from analysis.mohba.features import FeatureConfig, Standardiser
+from analysis.mohba.fit import FitConfig, cyclical_beta, load_model, resolve_device, save_model
 from analysis.mohba.model import MohbaModel, MohbaModelConfig
-from analysis.mohba.train import FitConfig, cyclical_beta, load_model, resolve_device, save_model
 
 F, A = 7, 5
 
@@ -132,7 +132,7 @@ def test_save_load_round_trip_is_bitwise(tmp_path):
 
 
 def test_bad_settings_name_the_field_and_the_allowed_values():
-    from analysis.mohba.pipeline import ClusterConfig
+    from analysis.mohba.cluster import ClusterConfig
 
     with pytest.raises(ValueError, match=r"encoder=.*gru, transformer"):
         MohbaModelConfig(F, A, encoder="lstm")

@@ -9,10 +9,11 @@ import sys
 import numpy as np
 from mohba_synthetic import concatenate, generate
 
+from analysis.mohba.cluster import ClusterConfig
+from analysis.mohba.describe import ReportConfig
 from analysis.mohba.features import FeatureConfig
-from analysis.mohba.pipeline import ClusterConfig
-from analysis.mohba.report import ReportConfig, run_analysis
-from analysis.mohba.train import FitConfig, load_model
+from analysis.mohba.fit import FitConfig, load_model
+from analysis.mohba.write import run_analysis
 
 
 def test_run_analysis_on_planted_checkpoints(tmp_path):
@@ -58,7 +59,7 @@ def test_run_analysis_on_planted_checkpoints(tmp_path):
 
 def test_analysis_never_imports_ray_or_marl():
     code = (
-        "import sys, analysis.mohba.report, analysis.mohba.pipeline\n"
+        "import sys, analysis.mohba.write, analysis.mohba.saved\n"
         "bad = [m for m in ('ray', 'marl') if m in sys.modules]\n"
         "print(bad)\n"
         "sys.exit(bool(bad))"

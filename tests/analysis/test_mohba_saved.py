@@ -7,11 +7,13 @@ import logging
 import pytest
 from mohba_synthetic import generate
 
+from analysis.mohba.cluster import ClusterConfig
+from analysis.mohba.describe import ReportConfig
+from analysis.mohba.encode import Analyser
 from analysis.mohba.features import FeatureConfig
-from analysis.mohba.pipeline import Analyser, ClusterConfig
-from analysis.mohba.report import ReportConfig, run_analysis, run_saved
+from analysis.mohba.fit import FitConfig
 from analysis.mohba.saved import open_saved
-from analysis.mohba.train import FitConfig
+from analysis.mohba.write import run_analysis, run_saved
 
 FEATURES = FeatureConfig(window=16, stride=16)
 SMALL = {"hidden": 8, "z_joint": 2, "z_local": 2}
@@ -24,12 +26,12 @@ def _quiet(_: str) -> None:
 
 def test_a_run_at_the_epoch_cap_warns_and_says_so(caplog):
     episodes = generate([(0, 1), (2, 3)], 4, horizon=32)
-    with caplog.at_level(logging.WARNING, logger="analysis.mohba.train"):
+    with caplog.at_level(logging.WARNING, logger="analysis.mohba.fit"):
         _, _, result = Analyser.fit(episodes, FEATURES, FitConfig(epochs=2, cycles=1), SMALL)
     assert result.hit_budget and not result.stopped_early
     assert any("best epoch" in r.getMessage() and "--epochs" in r.getMessage() for r in caplog.records)
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="analysis.mohba.train"):  # lr 0: the loss never improves, so it stops
+    with caplog.at_level(logging.WARNING, logger="analysis.mohba.fit"):  # lr 0: the loss never improves, so it stops
         _, _, result = Analyser.fit(episodes, FEATURES, FitConfig(epochs=20, cycles=10, patience=1, lr=0.0), SMALL)
     assert result.stopped_early and not result.hit_budget and len(result.history) < 20
     assert not caplog.records
