@@ -1,5 +1,6 @@
-"""The house (docs/design.md, 'The house'): no import cycle among the project's modules, and each
-package imports only what its row of the table allows.
+"""The house (docs/design.md, 'The house'): no import cycle among the project's modules, each
+package imports only what its row of the table allows, and the stages of ``analysis.mohba`` import
+only the stages before them (features → model → fit → encode → cluster → saved → describe → write).
 
 The graph is built from the source, not by importing it: every ``import`` and ``from ... import``
 of every ``.py`` in envs/, marl/, analysis/ and experiments/ counts, at module level, inside
@@ -27,6 +28,11 @@ FORBIDDEN = {
     "analysis": ("marl", "experiments", "ray"),
 }
 """Package → the top-level names it must never import (docs/design.md, 'The house')."""
+MOHBA = "analysis.mohba"
+MOHBA_STAGES = ("features", "model", "fit", "encode", "cluster", "saved", "describe", "write")
+"""``analysis.mohba``'s stages in the order of the analysis: each imports only the ones before it."""
+MOHBA_LIBRARIES = ("changepoints", "concepts", "figures")
+"""``analysis.mohba`` modules that stages use and that import no stage."""
 
 
 def _modules() -> dict[str, Path]:
@@ -111,3 +117,19 @@ def test_each_package_imports_only_what_the_house_allows(graph, package):
         (source, target) for source, target in graph.edges if source.split(".")[0] == package and target.split(".")[0] in FORBIDDEN[package]
     )
     assert not bad, f"{package}/ may not import {', '.join(FORBIDDEN[package])}: " + "; ".join(f"{s} → {t}" for s, t in bad)
+
+
+def _goes_back(source: str, target: str) -> bool:
+    """Whether ``analysis.mohba`` module ``source`` importing ``target`` breaks the order: a stage
+    importing a later stage, or a library importing any stage."""
+    if target not in MOHBA_STAGES:
+        return False
+    return source in MOHBA_LIBRARIES or MOHBA_STAGES.index(target) > MOHBA_STAGES.index(source)
+
+
+def test_mohba_stages_import_only_earlier_stages(graph):
+    inside = sorted(n.removeprefix(MOHBA + ".") for n in graph.nodes if n.startswith(MOHBA + "."))
+    assert inside == sorted(MOHBA_STAGES + MOHBA_LIBRARIES), "place every analysis/mohba module among the stages or the libraries"
+    edges = [(s.removeprefix(MOHBA + "."), t.removeprefix(MOHBA + ".")) for s, t in graph.edges if s.startswith(MOHBA + ".")]
+    bad = sorted((s, t) for s, t in edges if t in inside and _goes_back(s, t))
+    assert not bad, "analysis.mohba imports against the order of its stages: " + "; ".join(f"{s} → {t}" for s, t in bad)
