@@ -15,7 +15,7 @@ The run directory (written by ``ethogram quickstart`` / ``ethogram experiment``,
       media/<run>_seed<s>.gif   one episode of the final policy (and .png stills)
       study/            ``ethogram study`` output (analysis.study): summary.json, effects.csv, analysis/<subject>/
       behaviour/datasets/<run>_seed<s>/iter_NNNNNN/   episodes recorded from successive checkpoints
-      behaviour/analysis/   ``ethogram analyze`` output (analysis.mohba.report)
+      behaviour/analysis/   ``ethogram analyze`` output (analysis.mohba.write)
       report.html, summary.md   written here
 
 Rules: the HTML embeds every figure and GIF as a data URI and needs nothing else (no files, fonts,

@@ -1,6 +1,6 @@
 """The behaviours section: what ``ethogram analyze`` found in episodes recorded from the run's checkpoints.
 
-Source: ``analysis.mohba.report`` (summary.json, clustering.json, linking.json, profiles.json,
+Source: ``analysis.mohba.write`` (summary.json, clustering.json, linking.json, profiles.json,
 changepoints.json, concepts.json, clusters_local.csv, figures/*.png).
 
 Rules:
