@@ -181,25 +181,15 @@ def fit(
     result, best_state, step, bad = TrainResult(), None, 0, 0
     start, cpu_start = time.perf_counter(), time.process_time()
     for epoch in range(config.epochs):
-        model.train()
         order = torch.randperm(n, generator=gen).to(device)
-        for i in range(0, n, config.batch_size):
-            idx = order[i : i + config.batch_size]
-            beta = cyclical_beta(step, total, config.cycles, config.ramp, config.beta_max)
-            out = model(train[0][idx], train[1][idx], train[2][idx], beta=beta)
-            opt.zero_grad(set_to_none=True)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
-            step += 1
-            result.windows_seen += int(idx.shape[0])
+        step, beta, loss = _train_epoch(model, opt, train, order, step, total, config, result)
         if device.type == "cuda":
             torch.cuda.synchronize()
         result.seconds = time.perf_counter() - start
         row = {
             "epoch": epoch,
             "beta": beta,
-            "train_loss": float(out.loss.detach()),
+            "train_loss": float(loss.detach()),
             **{f"val_{k}": v for k, v in evaluate(model, val, config.beta_max).items()},
         }
         row["seconds"] = time.perf_counter() - start
@@ -222,15 +212,46 @@ def fit(
     result.seconds = time.perf_counter() - start
     result.hit_budget = not result.stopped_early
     if result.hit_budget:
-        logger.warning(
-            "training reached the epoch cap (%d epochs) with the validation loss still improving (best epoch %d of 0..%d, "
-            "patience %d): the analyser has not converged; raise --epochs (FitConfig.epochs)",
-            config.epochs,
-            result.best_epoch,
-            config.epochs - 1,
-            config.patience,
-        )
+        _warn_budget(config, result)
     return result
+
+
+def _train_epoch(
+    model: MohbaModel,
+    opt: torch.optim.Optimizer,
+    train: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    order: torch.Tensor,
+    step: int,
+    total: int,
+    config: FitConfig,
+    result: TrainResult,
+) -> tuple[int, float, torch.Tensor]:
+    """One pass over the training windows in ``order`` (counted in ``result.windows_seen``): the next
+    optimisation step, the last β and the last batch's loss."""
+    model.train()
+    for i in range(0, order.shape[0], config.batch_size):
+        idx = order[i : i + config.batch_size]
+        beta = cyclical_beta(step, total, config.cycles, config.ramp, config.beta_max)
+        out = model(train[0][idx], train[1][idx], train[2][idx], beta=beta)
+        opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+        step += 1
+        result.windows_seen += int(idx.shape[0])
+    return step, beta, out.loss
+
+
+def _warn_budget(config: FitConfig, result: TrainResult) -> None:
+    """The WARNING of a run that reached the epoch cap still improving (module docstring)."""
+    logger.warning(
+        "training reached the epoch cap (%d epochs) with the validation loss still improving (best epoch %d of 0..%d, "
+        "patience %d): the analyser has not converged; raise --epochs (FitConfig.epochs)",
+        config.epochs,
+        result.best_epoch,
+        config.epochs - 1,
+        config.patience,
+    )
 
 
 def save_model(directory: str | Path, model: MohbaModel, features: FeatureConfig, standardiser: Standardiser, **extra: Any) -> Path:
