@@ -1,5 +1,7 @@
 """Behaviour changepoints across training: cluster occupancy per checkpoint, and where it shifts.
 
+A library of ``describe`` (``describe.changepoints``); it imports no stage.
+
 Input: for each checkpoint c (a dataset recorded from training iteration c, in order), the
 cluster of each of its units (windows or episodes). Occupancy O[c, k] is the fraction of
 checkpoint c's units in cluster k; counts n_c are kept.

@@ -1,6 +1,6 @@
 """Clustering: behaviours as clusters of the joint latents z^ω and local latents z^α, and the link between them.
 
-Place in the analysis: features → model → fit → encode → **cluster** → describe → write. Takes
+Place in the analysis: features → model → fit → encode → **cluster** → saved → describe → write. Takes
 ``encode.Units`` and a ``ClusterConfig``; gives ``Behaviours`` (``discover``): a ``Clustering`` of
 z^ω (teams) and of z^α (agents), the local cluster of each agent of each unit, the joint ↔ local
 linking graph and each joint cluster's typical compositions. Fitted behaviours place new units

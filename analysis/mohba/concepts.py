@@ -1,4 +1,6 @@
-"""Concept directions in z^ω against user labels, a library of ``describe`` (``concept_directions``).
+"""Concept directions in z^ω against user labels.
+
+A library of ``describe`` (``describe.concept_directions``); it imports no stage.
 
 After Yeh et al. 2020, "On Completeness-aware Concept-Based Explanations in Deep Neural Networks":
 - a classifier h: z → y is fitted first (the labels, e.g. bins of team return or of agent

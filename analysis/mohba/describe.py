@@ -1,6 +1,6 @@
 """Describing behaviours: what sets each cluster apart, how occupancy shifts, and concept directions.
 
-Place in the analysis: features → model → fit → encode → cluster → describe → write. Takes
+Place in the analysis: features → model → fit → encode → cluster → saved → **describe** → write. Takes
 ``encode.Units`` and ``cluster.Behaviours`` (with the episodes and windows they came from) and a
 ``ReportConfig``; gives JSON-ready descriptions that ``write`` writes:
 - ``profiles``: per-cluster concept/event profiles at both levels (below);

@@ -1,6 +1,6 @@
 """Encoding: from a trained model and episodes to latents per clustering unit.
 
-Place in the analysis: features → model → fit → **encode** → cluster → describe → write. Takes
+Place in the analysis: features → model → fit → **encode** → cluster → saved → describe → write. Takes
 episodes (``analysis.dataset``) and gives ``Units``: the posterior means of every window gathered
 per unit, with each unit's raw feature summary (for profiles), team return and episode.
 

@@ -1,5 +1,9 @@
 """Per-agent step features for the MOHBA analyser, from recorded episodes or windows.
 
+Place in the analysis: **features** → model → fit → encode → cluster → saved → describe → write,
+the first stage. Takes episodes (``analysis.dataset``); gives per-step features, standardised
+windows of them (``WindowTensors``) and the ``Standardiser`` that scaled them.
+
 The analyser works from compact features by default (docs/design.md, 'The trajectory dataset'): for
 agent i at step t the feature vector is
 

@@ -1,5 +1,7 @@
 """Figures of a behaviour analysis, as PNG files (matplotlib, Agg backend, no display).
 
+A library of ``write`` (``write.write_figures``); it imports no stage.
+
 - ``latent_map``: a 2-D map of latent vectors (PCA when d > 2) in two panels: coloured by cluster
   and by a chosen label (e.g. bins of team return).
 - ``linking_figure``: the joint ↔ local bipartite graph, joint clusters on the left, local on the

@@ -1,6 +1,6 @@
 """Training the MOHBA model, and its weights saved and loaded.
 
-Place in the analysis: features → model → **fit** → encode → cluster → describe → write. Takes
+Place in the analysis: features → model → **fit** → encode → cluster → saved → describe → write. Takes
 the windows of ``features`` (``WindowTensors``) and a fresh ``model.MohbaModel``; gives the model
 trained in place and a ``TrainResult`` (history, best epoch, timings). ``save_model`` and
 ``load_model`` are the one home of the model on disk (``encode.Analyser.load`` reads it back).

@@ -1,5 +1,9 @@
 """The MOHBA hierarchical variational model (Omidshafiei et al. 2022; docs/methods.md, 'MOHBA').
 
+Place in the analysis: features → **model** → fit → encode → cluster → saved → describe → write.
+Takes feature windows (features, actions, mask as tensors); gives named outputs (the loss and its
+terms, posteriors). ``fit`` trains it, ``encode`` reads its posterior means.
+
 Generative model of a team window τ = (τ_1, ..., τ_N), τ_i = (o_t^i, a_t^i)_{t<L}:
 
     z^ω ~ N(0, I)                                   joint (team) latent, one per window

@@ -1,6 +1,6 @@
 """Everything ``ethogram analyze`` writes, from episodes to an output directory.
 
-Place in the analysis: features → model → fit → encode → cluster → describe → **write**, the last
+Place in the analysis: features → model → fit → encode → cluster → saved → describe → **write**, the last
 stage, the only one that writes under ``OUT`` (besides the model and clusters it saves through
 ``fit.save_model`` and ``saved.save_clusters``). Takes episodes and the stages' configs; runs the
 stages in order and gives the summary (also written as summary.json).
