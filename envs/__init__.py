@@ -4,6 +4,7 @@ Every world package (``envs.cooking``, ``envs.cleanup``) exposes the same names:
 - ``Config``: its frozen config dataclass;
 - ``World(config)``: the rules over a state of arrays (see ``envs.batched.World``);
 - ``batched_env(num_envs=1, auto_reset=False, **config)`` and ``parallel_env(render_mode=None, **config)``;
+- ``World.global_state`` and ``World.state_layout``: the global state, PettingZoo's ``state()``;
 - ``scripted.ROLES``: scripted agents with known behaviour, and ``scripted.make_team(roles, world, seed)``.
 
 The registry below reaches them by env id so that manifests and CLIs can name an env as a string.
