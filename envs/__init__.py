@@ -3,7 +3,8 @@
 Every world package (``envs.cooking``, ``envs.cleanup``) exposes the same names:
 - ``Config``: its frozen config dataclass;
 - ``World(config)``: the rules over a state of arrays (see ``envs.batched.World``);
-- ``batched_env(num_envs=1, auto_reset=False, **config)`` and ``parallel_env(render_mode=None, **config)``;
+- ``batched_env(num_envs=1, auto_reset=False, **config)``, ``parallel_env(render_mode=None, **config)``
+  and ``env(render_mode=None, **config)`` (PettingZoo's convention: the AEC face beside the parallel one);
 - ``World.global_state`` and ``World.state_layout``: the global state, PettingZoo's ``state()``;
 - ``scripted.ROLES``: scripted agents with known behaviour, and ``scripted.make_team(roles, world, seed)``.
 
@@ -16,6 +17,9 @@ import importlib
 import inspect
 from types import ModuleType
 from typing import Any
+
+from pettingzoo import AECEnv
+from pettingzoo.utils.conversions import parallel_to_aec
 
 from envs.batched import BatchedEnv, BatchedPolicy, PolicyOutput, StepOutput
 from envs.config import ConfigError, check_choice, config_from_dict, config_to_dict
@@ -41,6 +45,7 @@ __all__ = [
     "StepOutput",
     "check_roles",
     "config_to_dict",
+    "make_aec",
     "make_batched",
     "make_config",
     "make_parallel",
@@ -91,6 +96,13 @@ def make_parallel(env_id: str, config: dict[str, Any] | Any | None = None, rende
     """One env of ``env_id`` as a PettingZoo ParallelEnv."""
     module = world_module(env_id)
     return ParallelFacade(module.World(make_config(env_id, config)), render_mode=render_mode)
+
+
+def make_aec(env_id: str, config: dict[str, Any] | Any | None = None, render_mode: str | None = None) -> AECEnv:
+    """One env of ``env_id`` as a PettingZoo AECEnv: ``make_parallel`` through PettingZoo's own
+    ``parallel_to_aec`` (which wraps it in ``OrderEnforcingWrapper``). Agents act in turn, the world
+    steps once all have acted; ``state()`` and ``state_space`` are the parallel face's."""
+    return parallel_to_aec(make_parallel(env_id, config, render_mode))
 
 
 def _scripted_module(env_id: str) -> ModuleType:

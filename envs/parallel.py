@@ -7,7 +7,8 @@ built once and cached.
 
 ``state()`` is the world's global state (``World.global_state`` at K = 1, laid out by
 ``world.state_layout``; each world's observe module documents its own), in ``state_space``, a
-uint8 Box of that one shape for every step; ``render()`` is the picture.
+uint8 Box of that one shape for every step; ``render()`` is the picture. The AEC face
+(``envs.make_aec``, each world's ``env()``) is this one through PettingZoo's ``parallel_to_aec``.
 """
 
 from __future__ import annotations

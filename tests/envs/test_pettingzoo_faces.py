@@ -1,12 +1,13 @@
-"""PettingZoo conventions for both worlds: ``state()`` is the global state in ``state_space``."""
+"""PettingZoo conventions for both worlds: the AEC ``env()`` beside ``parallel_env()``, and ``state()``
+as the global state in ``state_space``."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from pettingzoo.test import state_test
-from pettingzoo.utils.conversions import parallel_to_aec
+from pettingzoo.test import api_test, seed_test, state_test
 
+import envs
 from envs import cleanup, cooking
 
 SMALL = {
@@ -16,10 +17,19 @@ SMALL = {
 MODULES = {"cooking": cooking, "cleanup": cleanup}
 
 
+@pytest.mark.filterwarnings("ignore:Observation numpy array is all zeros")  # a removed Clean Up agent sees zeros
+@pytest.mark.parametrize("env_id", list(SMALL))
+def test_aec_env_passes_the_api_and_seed_tests(env_id):
+    module, config = MODULES[env_id], SMALL[env_id]
+    api_test(module.env(**config), num_cycles=40)
+    api_test(envs.make_aec(env_id, config, render_mode="ansi"), num_cycles=20)
+    seed_test(lambda: module.env(**config), num_cycles=40)
+
+
 @pytest.mark.parametrize("env_id", list(SMALL))
 def test_state_is_the_global_state_in_its_space(env_id):
     module, config = MODULES[env_id], SMALL[env_id]
-    state_test(parallel_to_aec(module.parallel_env(**config)), module.parallel_env(**config), num_cycles=40)
+    state_test(module.env(**config), module.parallel_env(**config), num_cycles=40)
     par = module.parallel_env(**config)
     with pytest.raises(RuntimeError, match="call reset"):
         par.state()
