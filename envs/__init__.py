@@ -8,7 +8,9 @@ Every world package (``envs.cooking``, ``envs.cleanup``) exposes the same names:
 - ``World.global_state`` and ``World.state_layout``: the global state, PettingZoo's ``state()``;
 - ``scripted.ROLES``: scripted agents with known behaviour, and ``scripted.make_team(roles, world, seed)``.
 
-The registry below reaches them by env id so that manifests and CLIs can name an env as a string.
+The registry below reaches them by env id so that manifests and CLIs can name an env as a string;
+an id may be canonical (``cooking``) or versioned as PettingZoo names it (``cooking_v0``), and is
+normalised to the canonical one (``envs.ids``), which is what specs, manifests and checkpoints record.
 """
 
 from __future__ import annotations
@@ -23,14 +25,13 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from envs.batched import BatchedEnv, BatchedPolicy, PolicyOutput, StepOutput
 from envs.config import ConfigError, check_choice, config_from_dict, config_to_dict
+from envs.ids import ENV_IDS, VERSIONED_IDS, canonical_env_id, versioned_env_id
 from envs.parallel import ParallelFacade
 from envs.spec import ConceptKind, ConceptSet, ConceptSpec, EnvSpec, EventSpec, ObservationLayout
 
-ENV_IDS = ("cooking", "cleanup")
-"""Env ids known to the registry."""
-
 __all__ = [
     "ENV_IDS",
+    "VERSIONED_IDS",
     "BatchedEnv",
     "BatchedPolicy",
     "ConceptKind",
@@ -43,6 +44,7 @@ __all__ = [
     "ParallelFacade",
     "PolicyOutput",
     "StepOutput",
+    "canonical_env_id",
     "check_roles",
     "config_to_dict",
     "make_aec",
@@ -53,14 +55,14 @@ __all__ = [
     "needs_teammate",
     "role_events",
     "scripted_roles",
+    "versioned_env_id",
     "world_module",
 ]
 
 
 def world_module(env_id: str) -> ModuleType:
-    """The package of env ``env_id`` (error lists the valid ids)."""
-    check_choice("env", env_id, ENV_IDS)
-    return importlib.import_module(f"envs.{env_id}")
+    """The package of env ``env_id``, canonical or versioned (error lists the valid ids)."""
+    return importlib.import_module(f"envs.{canonical_env_id(env_id)}")
 
 
 def make_config(env_id: str, config: dict[str, Any] | Any | None = None) -> Any:
@@ -70,7 +72,7 @@ def make_config(env_id: str, config: dict[str, Any] | Any | None = None) -> Any:
         return cls()
     if isinstance(config, cls):
         return config
-    return config_from_dict(cls, dict(config), where=f"{env_id} config")
+    return config_from_dict(cls, dict(config), where=f"{canonical_env_id(env_id)} config")
 
 
 def needs_teammate(env_id: str, config: dict[str, Any] | Any | None = None) -> bool | None:
@@ -106,8 +108,7 @@ def make_aec(env_id: str, config: dict[str, Any] | Any | None = None, render_mod
 
 
 def _scripted_module(env_id: str) -> ModuleType:
-    world_module(env_id)  # checks the id
-    return importlib.import_module(f"envs.{env_id}.scripted")
+    return importlib.import_module(f"envs.{canonical_env_id(env_id)}.scripted")
 
 
 def scripted_roles(env_id: str) -> tuple[str, ...]:

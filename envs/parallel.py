@@ -20,6 +20,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs.batched import BatchedEnv, StepOutput, World
+from envs.ids import versioned_env_id
 from envs.spec import ObservationLayout
 
 
@@ -31,7 +32,7 @@ class ParallelFacade(ParallelEnv):
     def __init__(self, world: World, render_mode: str | None = None) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is not allowed; choose one of: None, {', '.join(self.metadata['render_modes'])}")
-        self.metadata = {**self.metadata, "name": f"ethogram_{world.spec.env_id}_v0"}
+        self.metadata = {**self.metadata, "name": f"ethogram_{versioned_env_id(world.spec.env_id)}"}
         self.render_mode = render_mode
         self.core = BatchedEnv(world, num_envs=1)
         self.spec = world.spec
