@@ -3,10 +3,14 @@
 Every world package (``envs.cooking``, ``envs.cleanup``) exposes the same names:
 - ``Config``: its frozen config dataclass;
 - ``World(config)``: the rules over a state of arrays (see ``envs.batched.World``);
-- ``batched_env(num_envs=1, auto_reset=False, **config)`` and ``parallel_env(render_mode=None, **config)``;
+- ``batched_env(num_envs=1, auto_reset=False, **config)``, ``parallel_env(render_mode=None, **config)``
+  and ``env(render_mode=None, **config)`` (PettingZoo's convention: the AEC face beside the parallel one);
+- ``World.global_state`` and ``World.state_layout``: the global state, PettingZoo's ``state()``;
 - ``scripted.ROLES``: scripted agents with known behaviour, and ``scripted.make_team(roles, world, seed)``.
 
-The registry below reaches them by env id so that manifests and CLIs can name an env as a string.
+The registry below reaches them by env id so that manifests and CLIs can name an env as a string;
+an id may be canonical (``cooking``) or versioned as PettingZoo names it (``cooking_v0``), and is
+normalised to the canonical one (``envs.ids``), which is what specs, manifests and checkpoints record.
 """
 
 from __future__ import annotations
@@ -16,16 +20,18 @@ import inspect
 from types import ModuleType
 from typing import Any
 
+from pettingzoo import AECEnv
+from pettingzoo.utils.conversions import parallel_to_aec
+
 from envs.batched import BatchedEnv, BatchedPolicy, PolicyOutput, StepOutput
 from envs.config import ConfigError, check_choice, config_from_dict, config_to_dict
+from envs.ids import ENV_IDS, VERSIONED_IDS, canonical_env_id, versioned_env_id
 from envs.parallel import ParallelFacade
 from envs.spec import ConceptKind, ConceptSet, ConceptSpec, EnvSpec, EventSpec, ObservationLayout
 
-ENV_IDS = ("cooking", "cleanup")
-"""Env ids known to the registry."""
-
 __all__ = [
     "ENV_IDS",
+    "VERSIONED_IDS",
     "BatchedEnv",
     "BatchedPolicy",
     "ConceptKind",
@@ -38,8 +44,10 @@ __all__ = [
     "ParallelFacade",
     "PolicyOutput",
     "StepOutput",
+    "canonical_env_id",
     "check_roles",
     "config_to_dict",
+    "make_aec",
     "make_batched",
     "make_config",
     "make_parallel",
@@ -47,14 +55,14 @@ __all__ = [
     "needs_teammate",
     "role_events",
     "scripted_roles",
+    "versioned_env_id",
     "world_module",
 ]
 
 
 def world_module(env_id: str) -> ModuleType:
-    """The package of env ``env_id`` (error lists the valid ids)."""
-    check_choice("env", env_id, ENV_IDS)
-    return importlib.import_module(f"envs.{env_id}")
+    """The package of env ``env_id``, canonical or versioned (error lists the valid ids)."""
+    return importlib.import_module(f"envs.{canonical_env_id(env_id)}")
 
 
 def make_config(env_id: str, config: dict[str, Any] | Any | None = None) -> Any:
@@ -64,7 +72,7 @@ def make_config(env_id: str, config: dict[str, Any] | Any | None = None) -> Any:
         return cls()
     if isinstance(config, cls):
         return config
-    return config_from_dict(cls, dict(config), where=f"{env_id} config")
+    return config_from_dict(cls, dict(config), where=f"{canonical_env_id(env_id)} config")
 
 
 def needs_teammate(env_id: str, config: dict[str, Any] | Any | None = None) -> bool | None:
@@ -92,9 +100,15 @@ def make_parallel(env_id: str, config: dict[str, Any] | Any | None = None, rende
     return ParallelFacade(module.World(make_config(env_id, config)), render_mode=render_mode)
 
 
+def make_aec(env_id: str, config: dict[str, Any] | Any | None = None, render_mode: str | None = None) -> AECEnv:
+    """One env of ``env_id`` as a PettingZoo AECEnv: ``make_parallel`` through PettingZoo's own
+    ``parallel_to_aec`` (which wraps it in ``OrderEnforcingWrapper``). Agents act in turn, the world
+    steps once all have acted; ``state()`` and ``state_space`` are the parallel face's."""
+    return parallel_to_aec(make_parallel(env_id, config, render_mode))
+
+
 def _scripted_module(env_id: str) -> ModuleType:
-    world_module(env_id)  # checks the id
-    return importlib.import_module(f"envs.{env_id}.scripted")
+    return importlib.import_module(f"envs.{canonical_env_id(env_id)}.scripted")
 
 
 def scripted_roles(env_id: str) -> tuple[str, ...]:

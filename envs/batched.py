@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from envs.spec import EnvSpec
+from envs.spec import EnvSpec, ObservationLayout
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,8 @@ class World(Protocol):
 
     spec: EnvSpec
     horizon: int
+    state_layout: ObservationLayout
+    """What ``global_state`` holds: shape (H, W, C), uint8, named channels (not in ``spec``, so manifests do not change)."""
 
     def init_state(self, num_envs: int) -> Any:
         """Allocate the state arrays for K envs (contents undefined until ``reset``)."""
@@ -75,6 +77,9 @@ class World(Protocol):
 
     def observe(self, state: Any) -> np.ndarray:
         """Observations (K, N, H, W, C) uint8."""
+
+    def global_state(self, state: Any) -> np.ndarray:
+        """The global state (K, *state_layout.shape) uint8: the world of each env as one array."""
 
     def concepts(self, state: Any) -> np.ndarray:
         """Ground-truth concepts (K, N, D) float32."""
@@ -180,6 +185,10 @@ class BatchedEnv:
                 "call reset()/reset_where() first or build the env with auto_reset=True"
             )
         return actions
+
+    def global_state(self) -> np.ndarray:
+        """(K, *world.state_layout.shape) uint8: the global state of every env (PettingZoo's ``state()`` at K = 1)."""
+        return self.world.global_state(self.state)
 
     def render_rgb(self, index: int = 0) -> np.ndarray:
         return self.world.render_rgb(self.state, index)

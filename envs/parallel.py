@@ -4,6 +4,11 @@ This is the only place where agents are dict keys (docs/design.md, 'Style', rule
 agent's info holds ``"concepts"`` (its ground-truth concept vector, ``env.spec.concepts`` gt
 layout) and ``"events"`` (its event counts for the step, ``env.spec.event_names``). Spaces are
 built once and cached.
+
+``state()`` is the world's global state (``World.global_state`` at K = 1, laid out by
+``world.state_layout``; each world's observe module documents its own), in ``state_space``, a
+uint8 Box of that one shape for every step; ``render()`` is the picture. The AEC face
+(``envs.make_aec``, each world's ``env()``) is this one through PettingZoo's ``parallel_to_aec``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from envs.batched import BatchedEnv, StepOutput, World
+from envs.ids import versioned_env_id
+from envs.spec import ObservationLayout
 
 
 class ParallelFacade(ParallelEnv):
@@ -25,19 +32,20 @@ class ParallelFacade(ParallelEnv):
     def __init__(self, world: World, render_mode: str | None = None) -> None:
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"render_mode={render_mode!r} is not allowed; choose one of: None, {', '.join(self.metadata['render_modes'])}")
-        self.metadata = {**self.metadata, "name": f"ethogram_{world.spec.env_id}_v0"}
+        self.metadata = {**self.metadata, "name": f"ethogram_{versioned_env_id(world.spec.env_id)}"}
         self.render_mode = render_mode
         self.core = BatchedEnv(world, num_envs=1)
         self.spec = world.spec
         self.possible_agents = list(self.spec.agents)
         self.agents: list[str] = []
-        layout = self.spec.observation
-        obs_space = spaces.Box(low=0, high=layout.high, shape=layout.shape, dtype=np.uint8)
+        obs_space = _box(self.spec.observation)
+        self.state_space = _box(world.state_layout)
         act_space = spaces.Discrete(len(self.spec.action_names))
         self.observation_spaces = {a: obs_space for a in self.possible_agents}
         self.action_spaces = {a: act_space for a in self.possible_agents}
         self._index = {a: i for i, a in enumerate(self.possible_agents)}
         self._actions = np.zeros((1, len(self.possible_agents)), dtype=np.int64)
+        self._started = False
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self.observation_spaces[agent]
@@ -48,6 +56,7 @@ class ParallelFacade(ParallelEnv):
     def reset(self, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict, dict]:
         """Start an episode; ``seed`` reseeds, None continues the env's generator (Gymnasium's rule)."""
         out = self.core.reset(seed)
+        self._started = True
         self.agents = list(self.possible_agents)
         return self._obs(out), self._infos(out)
 
@@ -85,8 +94,15 @@ class ParallelFacade(ParallelEnv):
         return None
 
     def state(self) -> np.ndarray:
-        """The global RGB frame (PettingZoo's optional global state)."""
-        return self.core.render_rgb(0)
+        """The global state, (H, W, C) uint8 in ``state_space`` (module docstring); channels ``world.state_layout.channels``."""
+        if not self._started:
+            raise RuntimeError("the env has no state yet; call reset() before state()")
+        return self.core.global_state()[0]
 
     def close(self) -> None:
         pass
+
+
+def _box(layout: ObservationLayout) -> spaces.Box:
+    """The uint8 Box of an observation layout: shape (H, W, C), values in [0, high]."""
+    return spaces.Box(low=0, high=layout.high, shape=layout.shape, dtype=np.uint8)

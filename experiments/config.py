@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.config import ConfigError, check_range, config_from_dict
+from envs.ids import canonical_env_id
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,6 @@ def train_config(spec: RunSpec, base: Path, out: Path, defaults: dict[str, Any] 
 
     data = load_config(base / spec.config if spec.config else None).to_dict()
     overrides = merge_dicts(defaults or {}, {**spec.set, "out_dir": str(out / "train" / spec.name)})
-    if overrides.get("env", data["env"]) != data["env"]:
+    if canonical_env_id(overrides.get("env", data["env"])) != data["env"]:
         data["env_config"] = {}
     return from_dict(merge_dicts(data, overrides))

@@ -176,9 +176,9 @@ class TrainConfig:
     """CPUs reserved for each trial's driver (its learner), >= 0; ``marl.train`` checks the cluster has them."""
 
     def __post_init__(self) -> None:
-        from envs import ENV_IDS
+        from envs import canonical_env_id
 
-        check_choice("env", self.env, ENV_IDS)
+        object.__setattr__(self, "env", canonical_env_id(self.env))  # cooking_v0 is recorded as cooking
         check_choice("policy", self.policy, POLICIES)
         check_choice("sharing", self.sharing, SHARING)
         if self.max_env_steps is None and self.max_time_s is None:

@@ -6,7 +6,7 @@ others clean: with only harvesters the river fouls and the apples stop. Agents c
 penalty beam that fines (and, in the Melting Pot presets, removes) the agents it hits.
 
 This package is a batched numpy core (``World``: the rules as phases over arrays with an env axis),
-its PettingZoo face (``parallel_env``) and batched face (``batched_env``), typed ground-truth
+its PettingZoo faces (``parallel_env``, and ``env`` for the AEC API) and batched face (``batched_env``), typed ground-truth
 concepts, per-step events, RGB/ASCII rendering and scripted agents (``envs.cleanup.scripted``).
 
 - Rules, phases and their order: ``envs.cleanup.world``; beams: ``envs.cleanup.beams``.
@@ -20,6 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pettingzoo import AECEnv
+from pettingzoo.utils.conversions import parallel_to_aec
+
 from envs.batched import BatchedEnv
 from envs.cleanup.config import PRESETS, Config
 from envs.cleanup.maps import MAPS
@@ -27,7 +30,7 @@ from envs.cleanup.world import EVENTS, Action, Event, State, World
 from envs.config import config_from_dict
 from envs.parallel import ParallelFacade
 
-__all__ = ["EVENTS", "MAPS", "PRESETS", "Action", "Config", "Event", "State", "World", "batched_env", "parallel_env", "role_events"]
+__all__ = ["EVENTS", "MAPS", "PRESETS", "Action", "Config", "Event", "State", "World", "batched_env", "env", "parallel_env", "role_events"]
 
 
 def _config(**config: Any) -> Config:
@@ -43,6 +46,11 @@ def batched_env(num_envs: int = 1, auto_reset: bool = False, **config: Any) -> B
 def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFacade:
     """One Cleanup env as a PettingZoo ParallelEnv; ``config`` are ``Config`` fields."""
     return ParallelFacade(World(_config(**config)), render_mode=render_mode)
+
+
+def env(render_mode: str | None = None, **config: Any) -> AECEnv:
+    """One Cleanup env as a PettingZoo AECEnv: ``parallel_env`` through PettingZoo's ``parallel_to_aec``."""
+    return parallel_to_aec(parallel_env(render_mode, **config))
 
 
 def role_events(config: Config) -> dict[str, tuple[str, ...]]:

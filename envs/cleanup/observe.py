@@ -26,6 +26,14 @@ the window's cells: 5 agents need ``view_radius`` >= 3, 10 agents >= 5.
 
 Windows are cut with one fancy index into a strided view of the canvas (a block copy per agent),
 so the cost is one memory pass over the output.
+
+The global state (``World.global_state``, PettingZoo's ``state()``; ``state_layout``) is the canvas
+over the map, without its padding: (H, W, 9 + N) uint8, one-hot, the 9 channels of the agents'
+windows (so an agent in play shows in the channel of its facing), then one channel per agent,
+``agent_0`` .. ``agent_{N-1}``, set at that agent's cell while it is in play, so agents are told
+apart. It holds walls, river, orchard, every apple and waste cell, and each agent's cell and
+facing; an agent out of the game (removed by a penalty beam) is in no channel. It leaves out the
+steps left of a removal and of the beams' cooldowns.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from envs.cleanup.maps import Geometry
+from envs.spec import ObservationLayout
 
 CHANNELS = ("wall", "apple", "waste", "river", "orchard", "agent_up", "agent_right", "agent_down", "agent_left")
 """Observation channel names, in order."""
@@ -106,6 +115,27 @@ class Roster:
         pairs = ((self.river, WASTE_CH), (self.orchard, APPLE_CH))
         gauges = [canvas[:, cells, ch].mean(axis=1) if len(cells) else np.zeros(k) for cells, ch in pairs]
         return np.concatenate([out.reshape(k, -1), np.rint(np.stack(gauges, axis=1) * 255).astype(np.uint8)], axis=1)
+
+
+def state_layout(geo: Geometry, agents: tuple[str, ...]) -> ObservationLayout:
+    """The layout of the global state (module docstring): (H, W, 9 + N) one-hot channels."""
+    channels = (*CHANNELS, *agents)
+    description = "The global state" + __doc__.split("The global state")[1].rstrip()
+    return ObservationLayout(
+        mode="global", shape=(geo.cmap.height, geo.cmap.width, len(channels)), channels=channels, description=description
+    )
+
+
+def global_state(canvas: np.ndarray, pos: np.ndarray, geo: Geometry) -> np.ndarray:
+    """(K, H, W, 9 + N) uint8: the global state (module docstring) from the canvas (K, Hp * Wp, C) and
+    the agents' padded cells ``pos`` (K, N); agents parked on ``geo.nowhere`` (removed) are left out."""
+    (k, n), (h, w), pad, c = pos.shape, (geo.cmap.height, geo.cmap.width), geo.pad, len(CHANNELS)
+    out = np.zeros((k, h, w, c + n), dtype=np.uint8)
+    out[..., :c] = canvas.reshape(k, geo.hp, geo.wp, c)[:, pad : pad + h, pad : pad + w]
+    rows, cols = geo.row_col(pos)
+    env, agent = np.nonzero(rows < h)  # (M,) each: the agents on the map
+    out[env, rows[env, agent], cols[env, agent], c + agent] = 1
+    return out
 
 
 def paint_agents(canvas: np.ndarray, env: np.ndarray, pos: np.ndarray, facing: np.ndarray | None, value: int) -> None:

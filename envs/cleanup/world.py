@@ -43,7 +43,18 @@ from envs.cleanup.beams import ray_offsets, trace
 from envs.cleanup.concepts import ConceptTables, Regions, concept_set
 from envs.cleanup.config import Config
 from envs.cleanup.maps import APPLE, WASTE, Geometry, parse_map
-from envs.cleanup.observe import APPLE_CH, CHANNELS, WALL_CH, WASTE_CH, Roster, ViewCutter, paint_agents, static_canvas
+from envs.cleanup.observe import (
+    APPLE_CH,
+    CHANNELS,
+    WALL_CH,
+    WASTE_CH,
+    Roster,
+    ViewCutter,
+    global_state,
+    paint_agents,
+    state_layout,
+    static_canvas,
+)
 from envs.config import ConfigError, config_to_dict
 from envs.render import DIRECTIONS
 from envs.spec import EnvSpec, EventSpec, ObservationLayout
@@ -146,6 +157,7 @@ class World:
             config=config_to_dict(cfg),
             grid=(self.cmap.height, self.cmap.width),
         )
+        self.state_layout = state_layout(geo, agents)
 
     def _layout(self) -> ObservationLayout:
         size, roster = 2 * self.config.view_radius + 1, self.roster
@@ -405,6 +417,10 @@ class World:
         full[..., :c] = obs
         full[..., c].reshape(k, n, h * w)[:, :, : roster.shape[1]] = roster[:, None, :]
         return full
+
+    def global_state(self, state: State) -> np.ndarray:
+        """(K, H, W, 9 + N) uint8: the global state (``envs.cleanup.observe``, ``state_layout``)."""
+        return global_state(state.canvas, state.pos, self.geo)
 
     def concepts(self, state: State) -> np.ndarray:
         return self.concept_tables(state.canvas, state.pos, state.facing, state.removed)

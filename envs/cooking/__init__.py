@@ -8,12 +8,16 @@ and events: ``envs.cooking.concepts``; layouts: ``envs.cooking.layouts``; script
 
 Faces over the one batched core:
 - ``batched_env(num_envs, auto_reset, **config)``: an ``envs.batched.BatchedEnv`` (arrays (K, 2, ...));
-- ``parallel_env(render_mode, **config)``: a PettingZoo ``ParallelEnv`` (``envs.parallel.ParallelFacade``).
+- ``parallel_env(render_mode, **config)``: a PettingZoo ``ParallelEnv`` (``envs.parallel.ParallelFacade``);
+- ``env(render_mode, **config)``: the same as a PettingZoo ``AECEnv`` (PettingZoo's ``parallel_to_aec``).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from pettingzoo import AECEnv
+from pettingzoo.utils.conversions import parallel_to_aec
 
 from envs.batched import BatchedEnv
 from envs.config import config_from_dict
@@ -32,6 +36,7 @@ __all__ = [
     "State",
     "World",
     "batched_env",
+    "env",
     "needs_teammate",
     "parallel_env",
     "parse_layout",
@@ -52,6 +57,11 @@ def batched_env(num_envs: int = 1, auto_reset: bool = False, **config: Any) -> B
 def parallel_env(render_mode: str | None = None, **config: Any) -> ParallelFacade:
     """One cooking env as a PettingZoo ParallelEnv (render modes ``rgb_array`` and ``ansi``)."""
     return ParallelFacade(World(_config(**config)), render_mode=render_mode)
+
+
+def env(render_mode: str | None = None, **config: Any) -> AECEnv:
+    """One cooking env as a PettingZoo AECEnv: ``parallel_env`` through PettingZoo's ``parallel_to_aec``."""
+    return parallel_to_aec(parallel_env(render_mode, **config))
 
 
 def needs_teammate(config: Config) -> bool:

@@ -32,9 +32,18 @@ cell) are always in its view. Values are integers in [0, max(3, cook_time)], the
 Computation: every cell code maps to its channels through one lookup table, so a view is two
 gathers (window cells → codes → channel rows), then at most 6 writes per agent pair for the
 agents' channels (out-of-view writes go to a spare byte past the end of the buffer).
+
+The global state (``World.global_state``, PettingZoo's ``state()``; ``state_layout``) is the
+``global`` view above as agent_0 sees it, whatever the config's ``obs_mode``: (H, W, 22) uint8 over
+the whole kitchen, the same channels with ``self*`` renamed ``agent_0*`` and ``other*`` renamed
+``agent_1*`` (``outside`` is always 0). It holds every cell's tile, counter item and pot state, and
+each agent's cell, facing and held item (the item channels at its cell); it leaves out only who put
+a counter item down, which decides the hand-over event and nothing else.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -77,6 +86,23 @@ def channel_names(ingredient: str) -> tuple[str, ...]:
         "pot_cooked",
         "pot_ready",
     )
+
+
+def state_layout(observer: Observer) -> ObservationLayout:
+    """The layout of the global state (module docstring) from a ``global``-mode ``observer``."""
+    if observer.egocentric:
+        raise ValueError("the global state is the global view; got an egocentric Observer")
+    channels = tuple(_as_agent(c) for c in observer.channels)
+    description = "The global state" + __doc__.split("The global state")[1].rstrip()
+    return dataclasses.replace(observer.layout, channels=channels, description=description)
+
+
+def _as_agent(channel: str) -> str:
+    """A view's channel named by agent: ``self*`` is agent_0's, ``other*`` agent_1's."""
+    for role, agent in (("self", "agent_0"), ("other", "agent_1")):
+        if channel.startswith(role):
+            return agent + channel.removeprefix(role)
+    return channel
 
 
 class Observer:

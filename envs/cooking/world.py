@@ -31,11 +31,11 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from envs.config import config_to_dict
+from envs.config import config_to_dict, replace
 from envs.cooking import render
 from envs.cooking.concepts import AGENTS, Concepts, event_specs
 from envs.cooking.config import Action, Config
-from envs.cooking.observe import Observer
+from envs.cooking.observe import Observer, state_layout
 from envs.cooking.paths import floor_regions
 from envs.cooking.tables import BLOCKED, COLLISION, NUM_EVENTS, Tables, build_tables
 from envs.spec import EnvSpec
@@ -89,6 +89,8 @@ class World:
         pad = config.view_size // 2 if config.obs_mode == "egocentric" else 0
         self.tables: Tables = build_tables(config, max(pad, 1))
         self.observer = Observer(self.tables, config)
+        self.state_observer = self.observer if config.obs_mode == "global" else Observer(self.tables, replace(config, obs_mode="global"))
+        self.state_layout = state_layout(self.state_observer)
         self.concept_maker = Concepts(self.tables, config)
         self.horizon = config.horizon
         self.spec = EnvSpec(
@@ -281,6 +283,11 @@ class World:
             (pos,), (dirs,), (hold,) = state.agents.tolist()
             return self.observer.observe_single(state.flat, pos, dirs, hold)
         return self.observer.observe(state.flat, state.pos, state.dir, state.hold, state.offset, state.obs_base)
+
+    def global_state(self, state: State) -> np.ndarray:
+        """(K, H, W, C) uint8: the global state, agent_0's global view (``envs.cooking.observe``, ``state_layout``)."""
+        so = self.state_observer
+        return so.observe(state.flat, state.pos, state.dir, state.hold, state.offset, so.buffer_base(state.num_envs))[:, 0]
 
     def concepts(self, state: State) -> np.ndarray:
         """(K, 2, D) float32; see ``envs.cooking.concepts``."""

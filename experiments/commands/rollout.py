@@ -12,7 +12,7 @@ help = "record episodes of a policy (scripted:ROLES or checkpoint:PATH, optional
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, help="env id: cooking or cleanup")
+    parser.add_argument("--env", required=True, help="env id: cooking or cleanup (or versioned: cooking_v0, cleanup_v0)")
     parser.add_argument("--layout", help="the env's layout (cooking: layout; cleanup: map)")
     add_set(parser, "an env config field, e.g. horizon=100 or random_start=true")
     parser.add_argument("--policy", required=True, help="scripted:ROLE[,ROLE...] or checkpoint:PATH")
@@ -114,8 +114,10 @@ def _policy(args: argparse.Namespace, config: dict[str, Any]) -> tuple[Any, Any]
 
 def run(args: argparse.Namespace) -> int:
     from analysis.dataset import ConditionInfo
+    from envs import canonical_env_id
     from marl.record import record
 
+    args.env = canonical_env_id(args.env)  # the dataset records the canonical id
     config = env_config(args.env, args.layout, args.overrides)
     policy, info = _policy(args, config)
     result = record(
