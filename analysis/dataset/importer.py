@@ -22,7 +22,7 @@ Rules:
 - Agents are sorted (numbers numerically, strings lexicographically); integer agent K becomes
   ``agent_K``, a string is the agent id itself. Episodes keep their ids.
 - Observations: the observation columns, in mapping order (a glob's matches in table order), are
-  the channels of a (1, 1, D) uint8 layout of mode ``vector``. A column of integers in 0..255 is
+  the channels of a (1, 1, D) uint8 layout of mode ``vector`` (``envs.spec.VECTOR_MODE``). A column of integers in 0..255 is
   stored exactly; any other is quantised linearly over its range into 0..255. Either way
   ``value = low + code * scale``, with ``low`` and ``scale`` per column in the manifest's
   ``env.config.observation``.
@@ -45,7 +45,7 @@ from analysis.dataset.format import DatasetError, Manifest, PolicyInfo
 from analysis.dataset.mapping import ConceptColumn, ImportMapping, load_mapping
 from analysis.dataset.reader import Dataset, open_dataset
 from analysis.dataset.writer import SHARD_ROWS, DatasetWriter, EpisodeBatch
-from envs.spec import ABSENT, ConceptKind, ConceptSet, ConceptSpec, EnvSpec, EventSpec, ObservationLayout
+from envs.spec import ABSENT, VECTOR_MODE, ConceptKind, ConceptSet, ConceptSpec, EnvSpec, EventSpec, ObservationLayout
 
 SUFFIXES = {
     ".parquet": "parquet",
@@ -403,7 +403,7 @@ def _observation(place: Placement, columns: list[str], values: list[np.ndarray])
     codes = np.clip(np.rint((v - low) / scale), 0, 255).astype(np.uint8)
     channel_high = np.maximum(codes.max(axis=0), 1).astype(int)
     layout = ObservationLayout(
-        mode="vector",
+        mode=VECTOR_MODE,
         shape=(1, 1, len(columns)),
         channels=tuple(columns),
         high=int(channel_high.max()),
