@@ -22,10 +22,12 @@ Rules:
 - Agents are sorted (numbers numerically, strings lexicographically); integer agent K becomes
   ``agent_K``, a string is the agent id itself. Episodes keep their ids.
 - Observations: the observation columns, in mapping order (a glob's matches in table order), are
-  the channels of a (1, 1, D) uint8 layout of mode ``vector`` (``envs.spec.VECTOR_MODE``). A column of integers in 0..255 is
-  stored exactly; any other is quantised linearly over its range into 0..255. Either way
-  ``value = low + code * scale``, with ``low`` and ``scale`` per column in the manifest's
-  ``env.config.observation``.
+  the channels of a (1, 1, D) uint8 layout of mode ``vector`` (``envs.spec.VECTOR_MODE``). A
+  column of integers in 0..255 is stored exactly; any other is quantised linearly over its range
+  into 0..255. Either way ``value = low + code * scale``, with ``low`` and ``scale`` per column in
+  the manifest's ``env.config.observation``.
+- The manifest's ``env.config`` holds ``imported_from`` (the table's file name), the ``mapping``
+  and, with observations, their decoding (``observation``); the policy is ``external``.
 - The writer (``DatasetWriter``) writes into a hidden directory beside OUT, renamed to OUT when
   whole: OUT ends up holding the complete dataset or nothing. OUT must not exist, or be empty.
 """
@@ -162,7 +164,7 @@ def build(frame: pd.DataFrame, mapping: ImportMapping, source: str = "DataFrame"
         observation=layout,
         concepts=ConceptSet(specs, place.agents),
         events=tuple(EventSpec(c, f"count from column {c}") for c in mapping.events),
-        config={"source": source, "mapping": mapping.to_json(), **obs_config},
+        config={"imported_from": source, "mapping": mapping.to_json(), **obs_config},
         team_reward=mapping.team_reward,
         grid=mapping.grid,
     )
