@@ -19,8 +19,9 @@ Rules:
      step and pads only the end of an episode. Episodes may differ in length (shorter ones are
      padded and masked, as recorded ones are). A done flag may only mark an episode's last step;
      a last step no flag marks is marked truncated (the table ends there).
-- Agents are sorted (numbers numerically, strings lexicographically); integer agent K becomes
-  ``agent_K``, a string is the agent id itself. Episodes keep their ids.
+- Agents are sorted, whatever order the table lists them in: numbers numerically (integer K
+  becomes ``agent_K``), strings in natural order (``a2`` before ``a10``; a string is the agent id
+  itself). Episodes keep their ids.
 - Observations: the observation columns, in mapping order (a glob's matches in table order), are
   the channels of a (1, 1, D) uint8 layout of mode ``vector`` (``envs.spec.VECTOR_MODE``). A
   column of integers in 0..255 is stored exactly; any other is quantised linearly over its range
@@ -35,6 +36,7 @@ Rules:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -142,6 +144,8 @@ def build(frame: pd.DataFrame, mapping: ImportMapping, source: str = "DataFrame"
     obs_columns = _check_columns(frame, mapping)
     if frame.empty:
         raise DatasetError("the table has no rows")
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.rename(columns=str)  # the mapping names columns by strings
     problems: list[str] = []
     keys = {role: _column(frame, role, column, problems) for role, column in mapping.key_columns().items()}
     concepts = [_concept_values(frame, c, mapping.grid, problems) for c in mapping.concepts]
@@ -331,6 +335,9 @@ def _place(episode: np.ndarray, step: np.ndarray, agent: np.ndarray) -> Placemen
     episode_ids, ep = np.unique(episode, return_inverse=True)
     numeric = agent.dtype != object
     keys, agent_index = np.unique(agent, return_inverse=True)
+    if not numeric:  # natural order: agent_2 before agent_10
+        order = sorted(range(len(keys)), key=lambda i: [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", keys[i])])
+        keys, agent_index = keys[order], np.argsort(order)[agent_index]
     agents = tuple(f"agent_{int(k)}" if numeric else str(k) for k in keys)
     lengths = np.zeros(len(episode_ids), np.int64)
     np.maximum.at(lengths, ep, step.astype(np.int64) + 1)

@@ -12,7 +12,7 @@ YAML file parsed into ``ImportMapping`` (docs/data_import.md has the format and 
     reward: reward
     done: done                         # optional: done, or terminated and/or truncated
     observation: [obs_*]               # optional: columns or globs, a flat vector per agent-step
-    concepts:
+    concepts:                          # at least one
       - {name: holding, kind: binary, column: holding, per_agent: true}
       - {name: state, owner: tree_0, kind: categorical, column: tree, classes: [bare, ripe]}
       - {name: position, owner: goal, kind: position, column: [goal_x, goal_y]}
@@ -114,6 +114,8 @@ class ImportMapping:
 
     env_id: str
     """Name of the imported world, ``imported:NAME``."""
+    concepts: tuple[ConceptColumn, ...]
+    """The ground-truth concepts, in the order of the concept vector; at least one."""
     episode: str = "episode"
     """Column of integer episode ids."""
     step: str = "step"
@@ -136,8 +138,6 @@ class ImportMapping:
     observation: tuple[str, ...] = ()
     """Numeric observation columns, each a name or a glob (``obs_*``, matches in table order),
     stored as one uint8 vector per agent-step (``analysis.dataset.importer``); empty: none stored."""
-    concepts: tuple[ConceptColumn, ...] = ()
-    """The ground-truth concepts, in the order of the concept vector."""
     events: tuple[str, ...] = ()
     """Columns of per-step event counts (0..255); each event is named as its column."""
     team_reward: str = "sum"
@@ -165,6 +165,8 @@ class ImportMapping:
             raise ConfigError(f"concepts must be a list of {{name, kind, column, ...}}, got {self.concepts!r:.60}")
         concepts = tuple(c if isinstance(c, ConceptColumn) else concept_from_dict(c, i) for i, c in enumerate(self.concepts))
         object.__setattr__(self, "concepts", concepts)
+        if not concepts:
+            raise ConfigError("concepts: map at least one concept column (the analyser describes behaviours by them)")
         if self.team_reward not in TEAM_REWARDS:
             raise ConfigError(f"team_reward={self.team_reward!r}; choose one of: {', '.join(TEAM_REWARDS)}")
         if not isinstance(self.grid, list | tuple) or len(self.grid) not in (0, 2):
@@ -205,8 +207,9 @@ def mapping_from_dict(data: Any, where: str = "mapping") -> ImportMapping:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping of keys to values, got {type(data).__name__}")
     _known(data, ImportMapping, where)
-    if "env_id" not in data:
-        raise ConfigError(f"{where}: env_id is required (imported:NAME)")
+    missing = [k for k in ("env_id", "concepts") if data.get(k) is None]
+    if missing:
+        raise ConfigError(f"{where}: {' and '.join(missing)} required (env_id: imported:NAME; concepts: a list)")
     try:
         return ImportMapping(**{k: v for k, v in data.items() if v is not None})  # an empty YAML value: the default
     except ConfigError as exc:

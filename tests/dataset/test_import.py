@@ -171,6 +171,23 @@ def test_another_world_imports_and_analyze_runs_on_it(tmp_path, capsys):
     assert summary["episodes"] == 10 and (report / "clusters_local.csv").is_file() and (report / "figures" / "examples.png").is_file()
 
 
+SCALAR_X = {"name": "x", "kind": "scalar", "column": "x"}
+
+
+def test_agents_in_natural_order_and_minimal_mapping(tmp_path):
+    """String agents sort naturally; the key columns default to the dataset's own names; non-string
+    column names are matched as strings; no flag, no observation, no event."""
+    rows = [(e, t, who) for e in (0, 1) for t in range(3) for who in ("a10", "a2", "a1")]
+    table = pd.DataFrame(rows, columns=["episode", "step", "agent"]).assign(action=[1, 0, 2] * 6, reward=0.5, x=0.25)
+    table[7] = 1  # a column named by a number (unused)
+    ds = import_table(table, mapping_from_dict({"env_id": "imported:min", "concepts": [SCALAR_X]}), tmp_path / "ds")
+    eps = ds.load()
+    assert eps.spec.agents == ("a1", "a2", "a10") and eps.spec.action_names == ("a0", "a1", "a2")
+    assert eps.actions[0, 0].tolist() == [2, 0, 1] and eps.truncated[:, 2].all() and not eps.terminated.any()
+    assert ds.manifest.obs_storage == "none" and eps.events.shape == (2, 3, 3, 0) and (eps.concepts == 0.25).all()
+    assert (eps.spec.concepts["env.x"].low, eps.spec.concepts["env.x"].high) == (0.25, 0.25)  # the column's range
+
+
 def _nothing_written(tmp_path: Path, out: Path) -> None:
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -238,7 +255,7 @@ def test_cli_refuses_unknown_mapping_keys_suffixes_and_used_directories(tmp_path
     argv = ["data", "import", str(tmp_path / "t.csv"), "--mapping", str(bad), "--out", str(out)]
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert "unknown key(s) colour; allowed: env_id, episode, step, agent, action, reward, done" in err and str(bad) in err
+    assert "unknown key(s) colour; allowed: env_id, concepts, episode, step, agent, action, reward, done" in err and str(bad) in err
     (tmp_path / "t.xlsx").write_bytes(b"PK")
     assert main(["data", "import", str(tmp_path / "t.xlsx"), "--mapping", str(FIXTURE), "--out", str(out)]) == 2
     assert "t.xlsx: unknown table suffix; supported: .parquet, .pq, .csv, .csv.gz, .tsv" in capsys.readouterr().err
@@ -251,6 +268,8 @@ def test_cli_refuses_unknown_mapping_keys_suffixes_and_used_directories(tmp_path
 
 BAD_MAPPINGS = {
     "no prefix": ({"env_id": "foraging"}, r"env_id='foraging' must be imported:NAME"),
+    "no concepts": ({"concepts": []}, r"map at least one concept column"),
+    "concepts not given": ({"concepts": None}, r"concepts required"),
     "unknown concept key": (
         {"concepts": [{"name": "x", "kind": "binary", "column": "c", "colour": 1}]},
         r"concepts\[0\]: unknown key\(s\) colour; allowed: name, kind, column, owner, per_agent, classes, low, high, description",
@@ -278,7 +297,7 @@ BAD_MAPPINGS = {
 def test_bad_mappings_name_the_problem(case):
     change, message = BAD_MAPPINGS[case]
     with pytest.raises(ConfigError, match=message):
-        mapping_from_dict({"env_id": "imported:x", **change})
+        mapping_from_dict({"env_id": "imported:x", "concepts": [{"name": "c", "kind": "binary", "column": "c"}], **change})
 
 
 def test_the_documented_example_mapping_parses():
