@@ -141,11 +141,11 @@ def import_table(
 
 def build(frame: pd.DataFrame, mapping: ImportMapping, source: str = "DataFrame") -> tuple[Manifest, EpisodeBatch]:
     """The manifest and the episodes of a validated table (DatasetError lists what is wrong)."""
+    if not all(isinstance(c, str) for c in frame.columns):
+        frame = frame.rename(columns=str)  # the mapping names columns by strings
     obs_columns = _check_columns(frame, mapping)
     if frame.empty:
         raise DatasetError("the table has no rows")
-    if not all(isinstance(c, str) for c in frame.columns):
-        frame = frame.rename(columns=str)  # the mapping names columns by strings
     problems: list[str] = []
     keys = {role: _column(frame, role, column, problems) for role, column in mapping.key_columns().items()}
     concepts = [_concept_values(frame, c, mapping.grid, problems) for c in mapping.concepts]
@@ -196,7 +196,7 @@ def build(frame: pd.DataFrame, mapping: ImportMapping, source: str = "DataFrame"
 
 def _check_columns(frame: pd.DataFrame, mapping: ImportMapping) -> list[str]:
     """The observation columns; DatasetError naming every mapped column the table lacks."""
-    have = [str(c) for c in frame.columns]
+    have = list(frame.columns)
     obs, unmatched = mapping.observation_columns(have)
     wanted = [
         *(f"{role} {c!r}" for role, c in mapping.key_columns().items()),
@@ -217,7 +217,7 @@ def _column(frame: pd.DataFrame, role: str, column: str, problems: list[str]) ->
     rules = {
         "episode": {"integer": True},
         "step": {"integer": True, "low": 0},
-        "action": {"integer": True, "low": 0},
+        "action": {"integer": True, "low": 0, "high": np.iinfo(np.int16).max},  # stored as int16
         "reward": {},
     }.get(role, {"integer": True, "low": 0, "high": 1})
     return _numbers(frame, role, column, problems, **rules)
@@ -290,16 +290,16 @@ def _categorical(series: pd.Series, concept: ConceptColumn, problems: list[str])
     classes = concept.classes
     if pd.api.types.is_numeric_dtype(series):
         return _numbers(series.to_frame(), f"concept {concept.name!r}", series.name, problems, integer=True, low=0, high=len(classes) - 1)
-    names = series.astype(str).to_numpy(dtype=object)
-    unknown = sorted(set(names) - set(classes))
-    if unknown:
+    names = series.astype(str)
+    codes = pd.Categorical(names, categories=list(classes)).codes  # -1: not a class
+    if (codes < 0).any():
+        unknown = sorted(set(names[codes < 0]))
         problems.append(
             f"concept {concept.name!r} column {series.name!r}: {len(unknown)} value(s) not among classes {list(classes)}: "
             f"{unknown[:_EXAMPLES]}"
         )
         return None
-    index = {c: i for i, c in enumerate(classes)}
-    return np.array([index[n] for n in names], dtype=np.float64)
+    return codes.astype(np.float64)
 
 
 def _position(frame: pd.DataFrame, concept: ConceptColumn, grid: tuple[int, ...], problems: list[str]) -> np.ndarray | None:
