@@ -216,12 +216,18 @@ class EventSpec:
     description: str = ""
 
 
+VECTOR_MODE = "vector"
+"""``ObservationLayout.mode`` of a flat observation vector (no grid)."""
+
+
 @dataclass(frozen=True)
 class ObservationLayout:
     """What an agent's observation array holds: shape (H, W, C), dtype uint8, named channels."""
 
     mode: str
-    """``egocentric`` (a window centred on the agent, rotated or not, see description) or ``global``."""
+    """``egocentric`` (a window centred on the agent, rotated or not, see description), ``global``, or
+    ``VECTOR_MODE`` (a flat vector imported from a table: shape (1, 1, D), one channel per value, no
+    grid to draw; ``analysis.dataset.importer``)."""
     shape: tuple[int, ...]
     """Per-agent shape, channels last: (H, W, C)."""
     channels: tuple[str, ...]

@@ -4,7 +4,9 @@ A dataset is a directory: ``manifest.json`` + Parquet shards under ``shards/``, 
 (episode, step, agent) — see ``analysis.dataset.format`` for the schema and row semantics.
 Write with ``DatasetWriter`` (atomic, resumable), read with ``open_dataset`` / ``load`` (validated;
 ``DatasetError`` names what is wrong), analyse ``Episodes`` or their ``Windows``. Readable without
-this package by pandas, polars, DuckDB and Ray Data (``DIR/shards/*.parquet``).
+this package by pandas, polars, DuckDB and Ray Data (``DIR/shards/*.parquet``). Tables recorded
+elsewhere enter through ``analysis.dataset.importer`` (``ethogram data import``; it imports pandas,
+so it is not loaded here).
 """
 
 from analysis.dataset.episodes import Episodes, Windows

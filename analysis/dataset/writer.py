@@ -228,7 +228,7 @@ def episode_table(manifest: Manifest, batch: EpisodeBatch, schema: pa.Schema | N
         """(E, T, N, W) → one column per slot (W columns of rows), one transposing copy."""
         a = getattr(batch, name)
         a = a.reshape(e * t, *a.shape[2:]) if full else a[valid]  # (R, N, W)
-        columns = np.ascontiguousarray(a.reshape(-1, a.shape[-1]).T, dtype=dtype)  # (W, rows)
+        columns = np.ascontiguousarray(a.reshape(a.shape[0] * a.shape[1], a.shape[-1]).T, dtype=dtype)  # (W, rows); W may be 0
         return {c: _arrow(columns[j]) for j, c in enumerate(names[name])}
 
     ep_idx, step = (np.indices((e, t)).reshape(2, -1)) if full else np.nonzero(valid)

@@ -44,6 +44,7 @@ from analysis.mohba.fit import FitConfig, env_record, save_model
 from analysis.mohba.saved import SavedAnalyser, check_data, copy_model, save_clusters
 from envs.config import config_to_dict
 from envs.render import film_strip
+from envs.spec import VECTOR_MODE
 
 logger = logging.getLogger(__name__)
 
@@ -188,9 +189,12 @@ def write_figures(
 
 
 def _obs_loader(episodes: Any) -> Callable[[int], np.ndarray | None]:
-    """Observations (T, N, H, W, C) of one episode from its source dataset, or None when not stored."""
+    """Observations (T, N, H, W, C) of one episode from its source dataset, or None when not stored
+    or not a grid (an imported vector: its features are drawn instead)."""
     from analysis.dataset import DatasetError, load
 
+    if episodes.spec.observation.mode == VECTOR_MODE:
+        return lambda e: None
     cache: dict[int, np.ndarray | None] = {}
 
     def get(e: int) -> np.ndarray | None:
