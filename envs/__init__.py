@@ -25,7 +25,7 @@ from pettingzoo.utils.conversions import parallel_to_aec
 
 from envs.batched import BatchedEnv, BatchedPolicy, PolicyOutput, StepOutput
 from envs.config import ConfigError, check_choice, config_from_dict, config_to_dict
-from envs.ids import ENV_IDS, VERSIONED_IDS, canonical_env_id, versioned_env_id
+from envs.ids import ENV_IDS, VERSIONED_IDS, adapter_entry_point, canonical_env_id, versioned_env_id
 from envs.parallel import ParallelFacade
 from envs.spec import ConceptKind, ConceptSet, ConceptSpec, EnvSpec, EventSpec, ObservationLayout
 
@@ -53,6 +53,7 @@ __all__ = [
     "make_parallel",
     "make_scripted",
     "needs_teammate",
+    "resolve_env",
     "role_events",
     "scripted_roles",
     "versioned_env_id",
@@ -68,11 +69,26 @@ def world_module(env_id: str) -> ModuleType:
 def make_config(env_id: str, config: dict[str, Any] | Any | None = None) -> Any:
     """A config of env ``env_id`` from a dict (unknown keys are an error), a config, or None (defaults)."""
     cls = world_module(env_id).Config
+    if not isinstance(config, cls):
+        env_id, config = resolve_env(env_id, config)
     if config is None:
         return cls()
     if isinstance(config, cls):
         return config
     return config_from_dict(cls, dict(config), where=f"{canonical_env_id(env_id)} config")
+
+
+def resolve_env(env_id: str, config: dict[str, Any] | None = None) -> tuple[str, dict[str, Any] | None]:
+    """The canonical id and the config dict of ``env_id``: ``pettingzoo:MODULE:CALLABLE`` becomes
+    ``pettingzoo`` with ``entry_point: MODULE:CALLABLE`` in the config (``envs.ids``); a config naming
+    another entry point is a ConfigError. Other ids are only normalised."""
+    entry_point = adapter_entry_point(env_id)
+    if entry_point is None:
+        return canonical_env_id(env_id), config
+    given = (config or {}).get("entry_point")
+    if given not in (None, "", entry_point):
+        raise ConfigError(f"env {env_id!r} names entry point {entry_point!r} but its config names {given!r}; give one")
+    return canonical_env_id(env_id), {**(config or {}), "entry_point": entry_point}
 
 
 def needs_teammate(env_id: str, config: dict[str, Any] | Any | None = None) -> bool | None:

@@ -9,13 +9,22 @@ Rules:
   ``env:``), both forms are accepted and normalised to the canonical id by ``canonical_env_id``;
   only the current version is accepted. An unknown id is a ConfigError naming both forms.
 - The PettingZoo faces are named ``ethogram_<id>_v<N>`` (``metadata["name"]``, ``versioned_env_id``).
+- A PettingZoo env we did not write runs through the adapter (``envs.pettingzoo``), whose canonical
+  id is ``pettingzoo``; its config names the env's entry point. ``pettingzoo:<module>:<callable>``
+  (e.g. ``pettingzoo:mpe2.simple_spread_v3:parallel_env``) is accepted as shorthand wherever an id
+  is: it normalises to ``pettingzoo``, and ``adapter_entry_point`` gives the entry point that the
+  registry (``envs.make_config``) and ``TrainConfig`` move into the config, so specs, manifests and
+  checkpoints record ``pettingzoo`` and a config that names the env in full.
 """
 
 from __future__ import annotations
 
-from envs.config import check_choice
+from envs.config import ConfigError, check_choice
 
-VERSIONS: dict[str, int] = {"cooking": 0, "cleanup": 0}
+ADAPTER_ID = "pettingzoo"
+"""Canonical id of the PettingZoo adapter (``envs.pettingzoo``)."""
+
+VERSIONS: dict[str, int] = {"cooking": 0, "cleanup": 0, ADAPTER_ID: 0}
 """Canonical env id → the current version of its rules."""
 
 ENV_IDS: tuple[str, ...] = tuple(VERSIONS)
@@ -30,8 +39,21 @@ def canonical_env_id(env_id: str) -> str:
 
     Raises ConfigError naming the allowed ids, canonical and versioned, when it is neither.
     """
-    check_choice("env", env_id, (*ENV_IDS, *VERSIONED_IDS))
+    if adapter_entry_point(env_id) is not None:
+        return ADAPTER_ID
+    check_choice("env", env_id, (*ENV_IDS, *VERSIONED_IDS, f"{ADAPTER_ID}:MODULE:CALLABLE"))
     return VERSIONED_IDS.get(env_id, env_id)
+
+
+def adapter_entry_point(env_id: str) -> str | None:
+    """The entry point of a ``pettingzoo:<module>:<callable>`` id; None for any other id."""
+    prefix = f"{ADAPTER_ID}:"
+    if not isinstance(env_id, str) or not env_id.startswith(prefix):
+        return None
+    entry = env_id[len(prefix) :]
+    if entry.count(":") != 1 or not all(entry.split(":")):
+        raise ConfigError(f"env={env_id!r}: write {prefix}MODULE:CALLABLE, e.g. {prefix}mpe2.simple_spread_v3:parallel_env")
+    return entry
 
 
 def versioned_env_id(env_id: str) -> str:

@@ -176,9 +176,13 @@ class TrainConfig:
     """CPUs reserved for each trial's driver (its learner), >= 0; ``marl.train`` checks the cluster has them."""
 
     def __post_init__(self) -> None:
-        from envs import canonical_env_id
+        from envs import resolve_env
 
-        object.__setattr__(self, "env", canonical_env_id(self.env))  # cooking_v0 is recorded as cooking
+        if not isinstance(self.env_config, dict):
+            raise ConfigError(f"env_config={self.env_config!r} must be a mapping of the {self.env} config's fields")
+        env, env_config = resolve_env(self.env, self.env_config)  # cooking_v0 is recorded as cooking; pettingzoo:M:F as pettingzoo
+        object.__setattr__(self, "env", env)
+        object.__setattr__(self, "env_config", env_config)
         check_choice("policy", self.policy, POLICIES)
         check_choice("sharing", self.sharing, SHARING)
         if self.max_env_steps is None and self.max_time_s is None:

@@ -12,7 +12,12 @@ help = "record episodes of a policy (scripted:ROLES or checkpoint:PATH, optional
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--env", required=True, help="env id: cooking or cleanup (or versioned: cooking_v0, cleanup_v0)")
+    parser.add_argument(
+        "--env",
+        required=True,
+        help="env id: cooking, cleanup or pettingzoo (versioned: cooking_v0...; pettingzoo:MODULE:CALLABLE is the adapter "
+        "with that entry point, its other fields by --set)",
+    )
     parser.add_argument("--layout", help="the env's layout (cooking: layout; cleanup: map)")
     add_set(parser, "an env config field, e.g. horizon=100 or random_start=true")
     parser.add_argument("--policy", required=True, help="scripted:ROLE[,ROLE...] or checkpoint:PATH")
@@ -114,11 +119,11 @@ def _policy(args: argparse.Namespace, config: dict[str, Any]) -> tuple[Any, Any]
 
 def run(args: argparse.Namespace) -> int:
     from analysis.dataset import ConditionInfo
-    from envs import canonical_env_id
+    from envs import resolve_env
     from marl.record import record
 
-    args.env = canonical_env_id(args.env)  # the dataset records the canonical id
-    config = env_config(args.env, args.layout, args.overrides)
+    config = env_config(resolve_env(args.env)[0], args.layout, args.overrides)
+    args.env, config = resolve_env(args.env, config)  # the dataset records the canonical id (pettingzoo:M:F → pettingzoo)
     policy, info = _policy(args, config)
     result = record(
         args.env,

@@ -16,6 +16,7 @@ SMALL = {
     "cleanup": {"map": "small", "num_agents": 3, "horizon": 30, "removal_steps": 2},
 }
 MODULES = {"cooking": cooking, "cleanup": cleanup}
+IDS = "cooking, cleanup, pettingzoo, cooking_v0, cleanup_v0, pettingzoo_v0, pettingzoo:MODULE:CALLABLE"
 
 
 @pytest.mark.filterwarnings("ignore:Observation numpy array is all zeros")  # a removed Clean Up agent sees zeros
@@ -67,7 +68,7 @@ def test_versioned_ids_are_accepted_and_normalised(env_id):
 
 
 def test_unknown_ids_name_both_forms():
-    message = r"env='cooking_v1' is not allowed; choose one of: cooking, cleanup, cooking_v0, cleanup_v0"
+    message = f"env='cooking_v1' is not allowed; choose one of: {IDS}"
     for make in (envs.make_batched, envs.make_parallel, envs.make_aec, envs.world_module, envs.make_config):
         with pytest.raises(ConfigError, match=message):
             make("cooking_v1")
@@ -78,7 +79,7 @@ def test_train_configs_take_versioned_ids_and_record_the_canonical_one(tmp_path)
     from marl.config import TrainConfig
 
     assert TrainConfig(env="cleanup_v0", env_config={"map": "small"}).env == "cleanup"
-    with pytest.raises(ConfigError, match="choose one of: cooking, cleanup, cooking_v0, cleanup_v0"):
+    with pytest.raises(ConfigError, match=f"choose one of: {IDS}"):
         TrainConfig(env="overcooked")
     same = train_config(RunSpec(name="a", set={"env": "cooking_v0"}), tmp_path, tmp_path)  # the defaults' env: cooking
     assert same.env == "cooking" and same.env_config == {"layout": "cramped_room"}  # the same env keeps its config
