@@ -128,7 +128,7 @@ class ConceptChecker:
         if not bad.any():
             return
         row, slot = np.argwhere(bad)[0]
-        raise AdapterError(f"{where}: concept {self.names[slot]} = {flat[row, slot]!r} {self._expected(slot)}")
+        raise AdapterError(f"{where}: concept {self.names[slot]} = {float(flat[row, slot]):g} {self._expected(slot)}")
 
     def _expected(self, slot: int) -> str:
         spec = self.concepts[self.names[slot]]

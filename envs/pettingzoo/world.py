@@ -84,6 +84,11 @@ class World:
         return env
 
     def _spec(self, declaration: Declaration, num_actions: int) -> EnvSpec:
+        if bool(declaration.events) != bool(self.config.events):
+            raise checks.AdapterError(
+                f"the declaration names events {[e.name for e in declaration.events]} but events={self.config.events!r}; "
+                "give an events function exactly when the declaration names events"
+            )
         names = self.config.action_names or tuple(f"action_{i}" for i in range(num_actions))
         if len(names) != num_actions:
             raise checks.AdapterError(f"action_names names {len(names)} actions; the env has Discrete({num_actions})")
