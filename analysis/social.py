@@ -160,7 +160,7 @@ def detect_coordination(
     return Finding("coordination", subject or condition, verdict, statement, {**row.to_dict(), "label": label, "required": required})
 
 
-LAZY_PROBES = {"own": "masking its own concepts", "idle": "seating it idle (always STAY)"}
+LAZY_PROBES = {"own": "masking its own concepts", "idle": "seating it idle (its world's scripted idle: no action)"}
 """The lazy-agent test's probes: what the condition of each agent does (``marl.study``'s ``own:`` and
 ``idle:`` conditions)."""
 

@@ -24,7 +24,7 @@ Rules:
 - ``probes: [own, about, idle]`` adds generated conditions: ``own:<i>`` masks agent i's concepts
   about itself in its own bottleneck; ``about:<i>><j>`` masks the concepts about agent i in agent
   j's bottleneck (both for the dependency graph; ``own`` also for the lazy-agent test);
-  ``idle:<i>`` knocks agent i out, seating it as the world's scripted ``idle`` (always STAY), for
+  ``idle:<i>`` knocks agent i out, seating it as the world's scripted ``idle`` (always STAY; the adapter's ``Config.idle_action``), for
   the lazy-agent test that needs no bottleneck.
 
 Mixed teams (``marl.seats``): a subject may seat scripted agents beside the trained ones, e.g.

@@ -112,7 +112,7 @@ def test_cleanup_study_with_planted_lazy_agents(tiny_policies, tmp_path):
     assert set(lazy) == {"agent_3", "agent_4", *(f"agent_{i} (idle probe)" for i in range(5))}
     assert subject["control_team_return"] > 0 and lazy["agent_1 (idle probe)"]["verdict"]  # idle knocked out: nothing changes
     assert not lazy["agent_0 (idle probe)"]["verdict"]  # the harvester earns the team's apples
-    assert "seating it idle (always STAY)" in lazy["agent_2 (idle probe)"]["statement"]
+    assert "seating it idle (its world's scripted idle: no action)" in lazy["agent_2 (idle probe)"]["statement"]
     assert {r["agent"]: r["role"] for r in subject["roles"]}["agent_0"] == "harvester"
     assert [n["id"] for n in subject["dependency_graph"]["nodes"]] == [f"agent_{i}" for i in range(5)]
     eps = load(tmp_path / "datasets" / "planted" / "control" / "seed_0", fields=("predicted",))
