@@ -52,30 +52,33 @@ def concept_summary(per_concept: dict[str, dict]) -> dict:
     return {"worst": {k: round(v, 4) for k, v in worst.items()}, "off_target": off}
 
 
-def training(run_dir: Path) -> dict:
+def trained_runs(run_dir: Path, return_key: str, events: dict[str, str], means: tuple[str, ...]) -> dict:
+    """Held-out figures per run and seed from ``train/*/seed_*/eval.json``: the team return under
+    ``return_key``, ``events`` (figure name -> event name) per episode, the concepts' summary, and
+    the mean over seeds of each figure in ``means``."""
     out = {}
     for run in sorted(p for p in (run_dir / "train").iterdir() if p.is_dir()):
         seeds = {}
         for path in sorted(run.glob("seed_*/eval.json")):
             e = json.loads(path.read_text())
-            events = e["events_per_episode"]
+            per_episode = e["events_per_episode"]
             seed = {
-                "collective_return": round(e["team_return_mean"], 2),
+                return_key: round(e["team_return_mean"], 2),
                 "sd": round(e["team_return_std"], 2),
-                "apples": round(events["ate_apple"], 1),
-                "cleaned": round(events["cleaned"], 1),
-                "fines_fired": round(events["fired_penalty"], 1),
+                **{name: round(per_episode[event], 1) for name, event in events.items()},
                 "env_steps": e["env_steps"],
             }
             if (e.get("concept_accuracy") or {}).get("per_concept"):
                 seed["concepts"] = concept_summary(e["concept_accuracy"]["per_concept"])
             seeds[path.parent.name] = seed
         if seeds:
-            means = {
-                f"{k}_mean": round(float(np.mean([s[k] for s in seeds.values()])), 2) for k in ("collective_return", "apples", "cleaned")
-            }
-            out[run.name] = {"seeds": seeds, **means}
+            out[run.name] = {"seeds": seeds, **{f"{k}_mean": round(float(np.mean([s[k] for s in seeds.values()])), 2) for k in means}}
     return out
+
+
+def training(run_dir: Path) -> dict:
+    events = {"apples": "ate_apple", "cleaned": "cleaned", "fines_fired": "fired_penalty"}
+    return trained_runs(run_dir, "collective_return", events, ("collective_return", "apples", "cleaned"))
 
 
 def division_of_labour(roles: list[dict]) -> bool:

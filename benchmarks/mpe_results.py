@@ -27,31 +27,13 @@ import json
 import sys
 from pathlib import Path
 
-from cleanup_results import concept_summary  # benchmarks/ is the script's own folder on sys.path
+from cleanup_results import trained_runs  # benchmarks/ is the script's own folder on sys.path
 from train_throughput import emit
 
 
 def training(run_dir: Path) -> dict:
-    out = {}
-    for run in sorted(p for p in (run_dir / "train").iterdir() if p.is_dir()):
-        seeds = {}
-        for path in sorted(run.glob("seed_*/eval.json")):
-            e = json.loads(path.read_text())
-            events = e["events_per_episode"]
-            seed = {
-                "team_return": round(e["team_return_mean"], 2),
-                "sd": round(e["team_return_std"], 2),
-                "covering": round(events["covering"], 1),
-                "collided": round(events["collided"], 1),
-                "env_steps": e["env_steps"],
-            }
-            if (e.get("concept_accuracy") or {}).get("per_concept"):
-                seed["concepts"] = concept_summary(e["concept_accuracy"]["per_concept"])
-            seeds[path.parent.name] = seed
-        if seeds:
-            mean = sum(s["team_return"] for s in seeds.values()) / len(seeds)
-            out[run.name] = {"seeds": seeds, "team_return_mean": round(mean, 2)}
-    return out
+    events = {"covering": "covering", "collided": "collided"}
+    return trained_runs(run_dir, "team_return", events, ("team_return",))
 
 
 def significant(effects: Path) -> list[str]:
