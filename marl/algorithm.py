@@ -5,7 +5,8 @@ stack) for ``EthogramPPO``:
 - modules: one ``MultiRLModuleSpec`` with a ``shared`` module (agent index as an extra obs channel)
   or one module per agent id (independent, the paper's setup), of class ``cbp`` or ``baseline``;
 - learner: ``ConceptPPOLearner`` (PPO + weight × concept loss), lr linear from ``ppo.lr`` to
-  ``ppo.lr_final`` over ``lr_anneal_steps`` env steps, grad clip by global norm;
+  ``ppo.lr_final`` over ``lr_anneal_steps`` env steps with an optional cool-down at the end
+  (``TrainConfig.lr_schedule``), grad clip by global norm;
 - ``sampling.sampler = fast``: env runners are ``marl.sampling.BatchedEnvRunner``; the training step
   collects their ready columns, standardises advantages per module and calls
   ``LearnerGroup.update(batch=MultiAgentBatch)``, then syncs weights back;
@@ -117,7 +118,6 @@ def build_algorithm_config(cfg: TrainConfig, seed: int) -> PPOConfig:
     # Fast path: each module's batch holds batch_env_steps x (agents it acts for) samples; RLlib's
     # own path samples batch_env_steps env steps and splits them as it sees fit.
     module_batch = batch_env_steps * (spec.num_agents if shared and s.sampler == "fast" else 1)
-    anneal = p.lr_anneal_steps or cfg.max_env_steps or 5_000_000
     config = (
         PPOConfig(algo_class=EthogramPPO)
         .api_stack(enable_rl_module_and_learner=True, enable_env_runner_and_connector_v2=True)
@@ -129,7 +129,7 @@ def build_algorithm_config(cfg: TrainConfig, seed: int) -> PPOConfig:
             policy_mapping_fn=(lambda agent_id, episode, **kw: SHARED_MODULE) if shared else (lambda agent_id, episode, **kw: agent_id),
         )
         .training(
-            lr=[[0, p.lr], [anneal, p.lr_final]],
+            lr=cfg.lr_schedule(),
             gamma=p.gamma,
             lambda_=p.lambda_,
             clip_param=p.clip,

@@ -71,6 +71,10 @@ class PPOSettings:
     """Learning rate reached linearly at ``lr_anneal_steps`` env steps, >= 0."""
     lr_anneal_steps: int | None = None
     """Env steps of the linear decay, >= 1 (None: ``max_env_steps``, or 5e6 when stopping on time)."""
+    lr_cooldown_steps: int = 0
+    """The run's last N env steps (>= 0; needs ``max_env_steps``) take the rate linearly from where the
+    decay has got to down to ``lr_final``: a slow decay keeps the rate high enough to keep learning,
+    the cool-down lets the jointly trained concepts settle before the run ends (Clean Up, README)."""
     gamma: float = 0.99
     """Discount, in [0, 1]."""
     lambda_: float = 0.95
@@ -112,6 +116,7 @@ class PPOSettings:
         check_range("ppo.lambda_", self.lambda_, 0, 1)
         if self.lr_anneal_steps is not None:
             check_range("ppo.lr_anneal_steps", self.lr_anneal_steps, 1, integer=True)
+        check_range("ppo.lr_cooldown_steps", self.lr_cooldown_steps, 0, integer=True)
         for name in ("num_epochs", "num_minibatches", "learner_threads"):
             check_range(f"ppo.{name}", getattr(self, name), 1, integer=True)
 
@@ -191,6 +196,12 @@ class TrainConfig:
             check_range("max_env_steps", self.max_env_steps, 1, integer=True)
         if self.max_time_s is not None:
             check_range("max_time_s", self.max_time_s, 0, open_low=True)
+        cooldown = self.ppo.lr_cooldown_steps
+        if cooldown and (self.max_env_steps is None or cooldown >= self.max_env_steps):
+            raise ConfigError(
+                f"ppo.lr_cooldown_steps={cooldown} must be below max_env_steps={self.max_env_steps}: "
+                "the cool-down is the run's last steps, so the run needs a step limit longer than it"
+            )
         if isinstance(self.seeds, str) or not isinstance(self.seeds, tuple | list):
             raise ConfigError(f"seeds={self.seeds!r} must be a list of integers, e.g. [0, 1]")
         if not self.seeds:
@@ -210,6 +221,17 @@ class TrainConfig:
             raise ConfigError(
                 "env_config.shaping=true is annealed by the fast sampler only; set sampling.sampler=fast or env_config.shaping=false"
             )
+
+    def lr_schedule(self) -> list[list[float]]:
+        """The learning rate as RLlib's piecewise-linear ``[env_step, lr]`` points (``ppo.lr*`` fields)."""
+        p = self.ppo
+        anneal = p.lr_anneal_steps or self.max_env_steps or 5_000_000
+        points = [[0, p.lr], [anneal, p.lr_final]]
+        if p.lr_cooldown_steps:
+            start = self.max_env_steps - p.lr_cooldown_steps
+            reached = p.lr + (p.lr_final - p.lr) * min(start / anneal, 1.0)
+            points = [[0, p.lr], [start, reached], [self.max_env_steps, p.lr_final]]
+        return points
 
     def _check_env_config(self) -> None:
         """Build the env's own config now, so that a bad ``env_config`` fails at load time (not in a trial)."""

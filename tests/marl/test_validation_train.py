@@ -28,6 +28,8 @@ from tests.marl.conftest import TINY, tiny_config
         ("ppo.lr=-1", r"ppo\.lr=-1\.0 is out of range"),
         ("ppo.lr_final=-1e-4", r"ppo\.lr_final=-0\.0001 is out of range"),
         ("ppo.lr_anneal_steps=0", r"ppo\.lr_anneal_steps=0 is out of range"),
+        ("ppo.lr_cooldown_steps=-1", r"ppo\.lr_cooldown_steps=-1 is out of range"),
+        ("ppo.lr_cooldown_steps=200", r"ppo\.lr_cooldown_steps=200 must be below max_env_steps=200"),
         ("ppo.gamma=.nan", r"ppo\.gamma=nan is not a finite number"),
         ("ppo.lambda_=-0.1", r"ppo\.lambda_=-0\.1 is out of range"),
         ("ppo.clip=-0.2", r"ppo\.clip=-0\.2 is out of range"),
@@ -64,6 +66,15 @@ from tests.marl.conftest import TINY, tiny_config
 def test_every_field_is_checked_at_load_time(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, [*TINY, override])
+
+
+def test_lr_schedule_decays_then_cools_down_to_lr_final():
+    slow = ["ppo.lr=1e-3", "ppo.lr_final=0.0", "ppo.lr_anneal_steps=1000", "max_env_steps=200"]
+    assert tiny_config(*slow).lr_schedule() == [[0, 1e-3], [1000, 0.0]]
+    cooled = tiny_config(*slow, "ppo.lr_cooldown_steps=50").lr_schedule()
+    assert cooled == [[0, 1e-3], [150, pytest.approx(8.5e-4)], [200, 0.0]]
+    with pytest.raises(ConfigError, match=r"ppo\.lr_cooldown_steps=50 must be below max_env_steps=None"):
+        tiny_config("ppo.lr_cooldown_steps=50", "max_env_steps=null", "max_time_s=10")
 
 
 def test_malformed_yaml_is_a_named_error(tmp_path):
@@ -148,4 +159,4 @@ def test_every_numeric_field_of_every_training_config_has_a_range(bad):
             with pytest.raises(ConfigError, match=name):
                 cls(**{name: value})
             checked += 1
-    assert checked == 32
+    assert checked == 33
