@@ -10,6 +10,9 @@ Rules (the adapter refuses, before any work, what it cannot carry faithfully):
   a class index, scalar in [low, high], position both coordinates in [0, 1] or both ``ABSENT``.
   The error names the first concept that does not fit, the value and what was expected.
 - event counts come back as (N, E) integers in 0..255.
+
+Kind and range checks run once over the whole batch of K envs (one pass over a (K, N, D) array),
+not per env, so they cost next to nothing beside the envs' own steps.
 """
 
 from __future__ import annotations
@@ -141,12 +144,16 @@ class ConceptChecker:
         return f"is not a position coordinate; expected x and y in [0, 1], or both {ABSENT} when absent"
 
 
-def check_events(values: Any, num_agents: int, num_events: int, where: str) -> np.ndarray:
-    """Event counts as (N, E) uint8; AdapterError naming the expected shape or range."""
-    array = np.asarray(values)
-    if array.shape != (num_agents, num_events):
-        expected = f"({num_agents}, {num_events}): a row per agent, a column per event"
-        raise AdapterError(f"{where} returned shape {array.shape}; expected {expected}")
-    if array.size and (not np.isfinite(array).all() or (array != np.round(array)).any() or array.min() < 0 or array.max() > 255):
-        raise AdapterError(f"{where} returned {array.tolist()}; event counts must be integers in 0..255")
-    return array.astype(np.uint8)
+def check_events(values: list[Any], num_agents: int, num_events: int, where: str) -> np.ndarray:
+    """The event counts of K envs, one (N, E) array each, as (K, N, E) uint8; AdapterError naming the expected shape or range."""
+    arrays = [np.asarray(v) for v in values]
+    for array in arrays:
+        if array.shape != (num_agents, num_events):
+            expected = f"({num_agents}, {num_events}): a row per agent, a column per event"
+            raise AdapterError(f"{where} returned shape {array.shape}; expected {expected}")
+    stacked = np.stack(arrays) if arrays else np.zeros((0, num_agents, num_events))  # (K, N, E)
+    fits = np.isfinite(stacked) & (stacked == np.round(stacked)) & (stacked >= 0) & (stacked <= 255)
+    if not fits.all():
+        bad = arrays[np.argwhere(~fits)[0][0]]
+        raise AdapterError(f"{where} returned {bad.tolist()}; event counts must be integers in 0..255")
+    return stacked.astype(np.uint8)

@@ -118,6 +118,10 @@ def events_wrong_shape(env: Line) -> np.ndarray:
     return np.zeros((2, 3), np.uint8)
 
 
+def events_out_of_range(env: Line) -> np.ndarray:
+    return events(env).astype(int) + 256 * (env.t == 2)  # 256 or 257 at step 2: a uint8 cast would wrap it silently
+
+
 def declare_nothing(env: Line) -> dict:
     return {}
 

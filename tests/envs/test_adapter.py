@@ -113,6 +113,7 @@ def _refusal(**changes) -> str:
         ({"concepts": "tests.envs.adapter_toys:concepts_bad_class"}, r"env.leader = 3 is not a class index; expected an integer in 0..2"),
         ({"concepts": "tests.envs.adapter_toys:concepts_half_absent"}, "agent_0.position = -1 is not a position coordinate"),
         ({"events": "tests.envs.adapter_toys:events_wrong_shape"}, r"returned shape \(2, 3\); expected \(2, 1\)"),
+        ({"events": "tests.envs.adapter_toys:events_out_of_range"}, r"returned \[\[25\d\], \[25\d\]\]; event counts must be integers"),
         ({"declare": "tests.envs.adapter_toys:declare_nothing"}, "returned dict; expected envs.pettingzoo.Declaration"),
         ({"declare": "tests.envs.adapter_toys:declare_no_events"}, "give an events function exactly when"),
         ({"entry_point": "no_such_module:f"}, "cannot import 'no_such_module'"),
