@@ -18,9 +18,10 @@ Rules:
   as uint8 codes of a (1, 1, D) vector (``envs.spec.VECTOR_MODE``), ``value ≈ low + code * scale``;
   ``global_state`` is all agents' codes side by side, (1, 1, N * D).
 - Concepts come from the user's function after every reset and step, events after every step,
-  both checked (``envs.pettingzoo.checks``): shapes env by env, kinds and ranges once over the
-  batch. Only the user's env and functions run per copy; packing, quantising and checking are
-  array operations over all K (profiled on MPE: the copies' own steps are most of the time).
+  both checked (``envs.pettingzoo.checks``): shapes call by call, kinds and ranges once over the
+  batch. With ``Config.vectorised`` the functions are called once with the list of envs instead
+  of once per env. Only the user's env (and functions) run per copy; packing, quantising and
+  checking are array operations over all K.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ class World:
             raise checks.AdapterError(f"declare={config.declare!r} returned {got}; expected envs.pettingzoo.Declaration")
         self.spec = self._spec(declaration, num_actions)
         self.checker = checks.ConceptChecker(self.spec.concepts)
-        self.checker.check(self._concepts_of(probe), f"concepts={config.concepts!r}")  # a wrong shape or kind is named now
+        self._concepts_where, self._events_where = f"concepts={config.concepts!r}", f"events={config.events!r}"
+        self._concepts_of([probe])  # a wrong shape or kind is named now, not in the first batch
         _close(probe)
         d = len(self.obs_low)
         self.state_layout = _vector_layout(self.num_agents * d, "every agent's observation codes side by side, agent-major")
@@ -127,25 +129,24 @@ class World:
             self._check_agents(state.envs[k], f"env slot {k} after reset")
             self._gather(obs, flat[j])
         state.obs[slots] = self._quantise(flat)
-        state.concepts[slots] = self._all_concepts(state, slots)
+        state.concepts[slots] = self._concepts_of([state.envs[k] for k in slots])
 
     def step(self, state: State, actions: np.ndarray, rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k, n = actions.shape
         agents, rows, steps = self.agents, actions.tolist(), (t + 1).tolist()
         flat = np.zeros((k, n, len(self.obs_low)))  # (K, N, D) observation values, quantised once for the batch
         rewards, terminated, events = [], np.zeros(k, bool), []
+        per_env_events = self._event_fn is not None and not self.config.vectorised
         for i, env in enumerate(state.envs):
             obs, rew, term, trunc, _ = env.step(dict(zip(agents, rows[i], strict=True)))
             terminated[i] = self._ended(env, term, trunc, steps[i])
             rewards.append([float(rew.get(a, 0.0)) for a in agents])
             self._gather(obs, flat[i])
-            if self._event_fn is not None:
-                events.append(self._event_fn(env))
+            if per_env_events:
+                events.append(checks.event_array(self._event_fn(env), (n, len(self.spec.events)), self._events_where))
         state.obs[:] = self._quantise(flat)
-        state.concepts[:] = self._all_concepts(state, range(k))
-        where = f"events={self.config.events!r}"
-        counts = checks.check_events(events, n, len(self.spec.events), where) if events else np.zeros((k, n, 0), np.uint8)
-        return np.array(rewards, np.float32), counts, terminated
+        state.concepts[:] = self._concepts_of(state.envs)
+        return np.array(rewards, np.float32), self._all_events(state, events), terminated
 
     def observe(self, state: State) -> np.ndarray:
         return state.obs.copy()
@@ -189,17 +190,28 @@ class World:
         codes = np.clip(np.rint((flat - self.obs_low) / self.obs_scale), 0, LEVELS)
         return codes.astype(np.uint8).reshape(len(flat), self.num_agents, 1, 1, flat.shape[-1])
 
-    def _concepts_of(self, env: Any) -> np.ndarray:
-        """One env's concepts (N, D) float32, shape checked (kinds are checked over the batch: ``_all_concepts``)."""
-        return self.checker.shaped(self._concept_fn(env), self.num_agents, f"concepts={self.config.concepts!r}")
-
-    def _all_concepts(self, state: State, slots: Any) -> np.ndarray:
-        """The concepts of the envs in ``slots`` (S, N, D), every value checked against its kind in one pass."""
-        if not len(slots):
-            return state.concepts[:0]
-        values = np.stack([self._concepts_of(state.envs[k]) for k in slots])
-        self.checker.check(values, f"concepts={self.config.concepts!r}")
+    def _concepts_of(self, envs: list[Any]) -> np.ndarray:
+        """The concepts (S, N, D) float32 of ``envs``: shapes checked call by call, kinds in one pass over them all."""
+        if not envs:
+            return np.zeros((0, self.num_agents, self.spec.concepts.gt_dim), np.float32)
+        fn, n, where = self._concept_fn, self.num_agents, self._concepts_where
+        if self.config.vectorised:
+            values = self.checker.shaped(fn(list(envs)), n, where, num_envs=len(envs))
+        else:
+            values = np.stack([self.checker.shaped(fn(env), n, where) for env in envs])
+        self.checker.check(values, where)
         return values
+
+    def _all_events(self, state: State, per_env: list[np.ndarray]) -> np.ndarray:
+        """Event counts (K, N, E) uint8 after a step: ``per_env`` stacked, or the vectorised function over all K envs."""
+        k, n, e = len(state.envs), self.num_agents, len(self.spec.events)
+        if self._event_fn is None:
+            return np.zeros((k, n, e), np.uint8)
+        if self.config.vectorised:
+            counts = checks.event_array(self._event_fn(list(state.envs)), (k, n, e), self._events_where)
+        else:
+            counts = np.stack(per_env)
+        return checks.check_events(counts, self._events_where)
 
     def _ended(self, env: Any, term: dict[str, bool], trunc: dict[str, bool], steps: int) -> bool:
         """Whether all agents terminated at step ``steps``; AdapterError when only some ended or the env truncated early."""

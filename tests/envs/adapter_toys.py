@@ -92,6 +92,22 @@ def events(env: Line) -> np.ndarray:
     return (env.pos == CELLS - 1).astype(np.uint8)[:, None]
 
 
+def concepts_batch(envs: list[Line]) -> np.ndarray:
+    return np.stack([concepts(env) for env in envs])
+
+
+def events_batch(envs: list[Line]) -> np.ndarray:
+    return np.stack([events(env) for env in envs])
+
+
+def concepts_batch_wrong_shape(envs: list[Line]) -> np.ndarray:
+    return concepts_batch(envs)[:, :-1]
+
+
+def events_batch_one_env(envs: list[Line]) -> np.ndarray:
+    return events(envs[0])
+
+
 def concepts_wrong_shape(env: Line) -> np.ndarray:
     return concepts(env)[:-1]
 

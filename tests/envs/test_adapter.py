@@ -1,8 +1,9 @@
 """The PettingZoo adapter (``envs.pettingzoo``): a user's ParallelEnv behind the batched face.
 
 Layers: the batched-env invariants (shapes, dtypes, seeding, auto-reset, horizon) on a toy env and
-on MPE simple_spread; the PettingZoo faces over it; each refused case named; the MPE example's
-concepts against MPE's own state; a recording that loads, and ``ethogram analyze`` on it.
+on MPE simple_spread; vectorised concept functions equal to one-env ones; the PettingZoo faces over
+it; each refused case named; the MPE example's concepts against MPE's own state; a recording that
+loads, and ``ethogram analyze`` on it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ TOY = {
     "horizon": 6,
     "action_names": ["stay", "left", "right"],
 }
+VECTORISED = {"vectorised": True, "concepts": "tests.envs.adapter_toys:concepts_batch", "events": "tests.envs.adapter_toys:events_batch"}
 MPE = mpe_spread.ENV_CONFIG
 
 
@@ -79,6 +81,12 @@ def test_toy_values_pass_through_exactly():
         assert out.rewards[k].tolist() == [float(p == 6) for p in inner.pos] and out.events[k, :, 0].tolist() == out.rewards[k].tolist()
 
 
+def test_vectorised_functions_change_nothing():
+    """Vectorised concept and event functions give the same episodes as the one-env path, bit for bit."""
+    a, b = _episodes("pettingzoo", TOY | VECTORISED, 5, 60), _episodes("pettingzoo", TOY, 5, 60)
+    assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
 def test_parallel_and_aec_faces_and_the_id_shorthand():
     parallel_api_test(envs.make_parallel("pettingzoo", TOY), num_cycles=20)
     config = {k: v for k, v in MPE.items() if k != "entry_point"}
@@ -114,6 +122,8 @@ def _refusal(**changes) -> str:
         ({"concepts": "tests.envs.adapter_toys:concepts_half_absent"}, "agent_0.position = -1 is not a position coordinate"),
         ({"events": "tests.envs.adapter_toys:events_wrong_shape"}, r"returned shape \(2, 3\); expected \(2, 1\)"),
         ({"events": "tests.envs.adapter_toys:events_out_of_range"}, r"returned \[\[25\d\], \[25\d\]\]; event counts must be integers"),
+        (VECTORISED | {"concepts": "tests.envs.adapter_toys:concepts_batch_wrong_shape"}, r"\(1, 6\); expected \(1, 2, 7\) or \(1, 7\)"),
+        (VECTORISED | {"events": "tests.envs.adapter_toys:events_batch_one_env"}, r"shape \(2, 1\); expected \(2, 2, 1\): per env"),
         ({"declare": "tests.envs.adapter_toys:declare_nothing"}, "returned dict; expected envs.pettingzoo.Declaration"),
         ({"declare": "tests.envs.adapter_toys:declare_no_events"}, "give an events function exactly when"),
         ({"entry_point": "no_such_module:f"}, "cannot import 'no_such_module'"),
