@@ -9,9 +9,11 @@ Targets (issue 2) and anchors measured on a 2-core CPU (docs/literature.md, 'Mea
 cooking's PettingZoo face >= 25,000 (overcooked-ai with its lossless observation: 7,842), its
 batched core >= 1,000,000 at K = 1024 (JaxMARL Overcooked on CPU: 3,266 / 598,877 / 647,160 at
 K = 1 / 64 / 1024).
-Worlds that do not import (another one still being built) are reported as skipped.
+Worlds that do not import (another one still being built, or mpe2 not installed) are reported as skipped.
+``pettingzoo`` is the adapter running the MPE simple_spread example (``experiments/mpe_spread.py``'s
+``ENV_CONFIG``; ``pip install -e ".[mpe]"``).
 
-Usage: ``python benchmarks/env_throughput.py [--seconds 1.0] [--repeats 3] [--env cooking]``;
+Usage: ``python benchmarks/env_throughput.py [--seconds 1.0] [--repeats 3] [--env cooking|cleanup|pettingzoo]``;
 prints one JSON document.
 """
 
@@ -28,6 +30,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from experiments.mpe_spread import ENV_CONFIG as MPE_SPREAD
+
 CASES = {
     "cooking": {
         "config": {"layout": "cramped_room"},
@@ -38,6 +42,12 @@ CASES = {
         "config": {},
         "parallel": {},
         "batched": {1: {}, 256: {}},
+    },
+    "pettingzoo": {
+        "config": MPE_SPREAD,
+        "requires": "mpe2",
+        "parallel": {},
+        "batched": {16: {}},
     },
 }
 """Per env id: its config, and the faces / batch sizes to time (with targets and anchors)."""
@@ -108,8 +118,10 @@ def main(argv: list[str] | None = None) -> dict:
         case = CASES[env_id]
         try:
             module = importlib.import_module(f"envs.{env_id}")
+            if "requires" in case:
+                importlib.import_module(case["requires"])
         except ImportError as exc:
-            skipped[env_id] = f"envs.{env_id} does not import: {exc}"
+            skipped[env_id] = f"envs.{env_id} or what it runs does not import: {exc}"
             continue
         if "parallel" in case:
             row = {"env": env_id, "face": "pettingzoo", "num_envs": 1, **case["parallel"]}

@@ -10,6 +10,9 @@ Rules (the adapter refuses, before any work, what it cannot carry faithfully):
   a class index, scalar in [low, high], position both coordinates in [0, 1] or both ``ABSENT``.
   The error names the first concept that does not fit, the value and what was expected.
 - event counts come back as (N, E) integers in 0..255.
+
+Kind and range checks run once over the whole batch of K envs (one pass over a (K, N, D) array),
+not per env, so they cost next to nothing beside the envs' own steps.
 """
 
 from __future__ import annotations
@@ -102,15 +105,19 @@ class ConceptChecker:
         self.integral = np.array([k in (ConceptKind.BINARY, ConceptKind.CATEGORICAL) for k in kinds])
         self.position = np.array([k is ConceptKind.POSITION for k in kinds])
 
-    def shaped(self, values: Any, num_agents: int, where: str) -> np.ndarray:
-        """``values`` as (N, D) float32; AdapterError naming the expected shape when it is not (N, D) or (D,)."""
+    def shaped(self, values: Any, num_agents: int, where: str, num_envs: int | None = None) -> np.ndarray:
+        """``values`` as (N, D) float32 (or (K, N, D) for a batch of ``num_envs``); AdapterError naming the expected
+        shape when it is not (N, D) or (D,) (for a batch: (K, N, D) or (K, D))."""
         array = np.asarray(values, dtype=np.float32)
         d = self.concepts.gt_dim
-        if array.shape == (d,):
-            array = np.broadcast_to(array, (num_agents, d))
-        if array.shape != (num_agents, d):
+        lead = () if num_envs is None else (num_envs,)
+        if array.shape == (*lead, d):
+            array = np.broadcast_to(array[..., None, :], (*lead, num_agents, d))
+        if array.shape != (*lead, num_agents, d):
+            expected = f"({num_agents}, {d}) or ({d},)" if num_envs is None else f"({num_envs}, {num_agents}, {d}) or ({num_envs}, {d})"
+            per = "one row per agent" if num_envs is None else "one row per env (in slot order) and agent"
             raise AdapterError(
-                f"{where} returned shape {array.shape}; expected ({num_agents}, {d}) or ({d},): one row per agent of the "
+                f"{where} returned shape {array.shape}; expected {expected}: {per} of the "
                 f"declared concepts' ground-truth slots ({', '.join(self.concepts.names)}; positions take 2)"
             )
         return array
@@ -141,12 +148,19 @@ class ConceptChecker:
         return f"is not a position coordinate; expected x and y in [0, 1], or both {ABSENT} when absent"
 
 
-def check_events(values: Any, num_agents: int, num_events: int, where: str) -> np.ndarray:
-    """Event counts as (N, E) uint8; AdapterError naming the expected shape or range."""
+def event_array(values: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """``values`` as an array of ``shape``: (N, E) from one env, (K, N, E) from a batch; AdapterError naming it otherwise."""
     array = np.asarray(values)
-    if array.shape != (num_agents, num_events):
-        expected = f"({num_agents}, {num_events}): a row per agent, a column per event"
-        raise AdapterError(f"{where} returned shape {array.shape}; expected {expected}")
-    if array.size and (not np.isfinite(array).all() or (array != np.round(array)).any() or array.min() < 0 or array.max() > 255):
-        raise AdapterError(f"{where} returned {array.tolist()}; event counts must be integers in 0..255")
-    return array.astype(np.uint8)
+    if array.shape != shape:
+        per = "a row per agent, a column per event" if len(shape) == 2 else "per env (in slot order) a row per agent, a column per event"
+        raise AdapterError(f"{where} returned shape {array.shape}; expected ({', '.join(map(str, shape))}): {per}")
+    return array
+
+
+def check_events(counts: np.ndarray, where: str) -> np.ndarray:
+    """The event counts (K, N, E) of K envs as uint8; AdapterError naming an env's counts when one is not an integer in 0..255."""
+    fits = np.isfinite(counts) & (counts == np.round(counts)) & (counts >= 0) & (counts <= 255)
+    if not fits.all():
+        bad = counts[np.argwhere(~fits)[0][0]]
+        raise AdapterError(f"{where} returned {bad.tolist()}; event counts must be integers in 0..255")
+    return counts.astype(np.uint8)

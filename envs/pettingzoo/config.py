@@ -14,6 +14,10 @@ serialises into manifests and checkpoints and reloads anywhere the same modules 
 - ``events`` (optional): ``module:function`` called with the env after every step; it returns event
   counts (N, E), integers in 0..255, E = the declared events. Without it the env has no events
   (and must declare none).
+- ``vectorised``: when true, ``concepts`` and ``events`` are called once per batch with the list of
+  all K envs (in slot order, or the slots being reset) and return (K, N, D) or (K, D), and (K, N, E):
+  one numpy computation over the copies' states instead of K small ones (``experiments.mpe_spread``'s
+  ``concepts_batch``/``events_batch``). ``declare`` is called with one env either way.
 
 Observations (``Box`` spaces only) are stored as uint8 codes of a (1, 1, D) vector
 (``envs.spec.VECTOR_MODE``), quantised linearly over ``obs_range`` (or the Box's own bounds when
@@ -56,6 +60,8 @@ class Config:
     """A name per discrete action, for people; empty: ``action_0``, ``action_1``..."""
     idle_action: int = 0
     """The action of the scripted ``idle`` role (MPE: 0, no-op), >= 0."""
+    vectorised: bool = False
+    """``concepts``/``events`` take the list of K envs and return (K, N, D) or (K, D) / (K, N, E); false: one env at a time."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env_kwargs", dict(self.env_kwargs))

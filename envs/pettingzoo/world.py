@@ -18,7 +18,10 @@ Rules:
   as uint8 codes of a (1, 1, D) vector (``envs.spec.VECTOR_MODE``), ``value ≈ low + code * scale``;
   ``global_state`` is all agents' codes side by side, (1, 1, N * D).
 - Concepts come from the user's function after every reset and step, events after every step,
-  both checked (``envs.pettingzoo.checks``).
+  both checked (``envs.pettingzoo.checks``): shapes call by call, kinds and ranges once over the
+  batch. With ``Config.vectorised`` the functions are called once with the list of envs instead
+  of once per env. Only the user's env (and functions) run per copy; packing, quantising and
+  checking are array operations over all K.
 """
 
 from __future__ import annotations
@@ -72,7 +75,8 @@ class World:
             raise checks.AdapterError(f"declare={config.declare!r} returned {got}; expected envs.pettingzoo.Declaration")
         self.spec = self._spec(declaration, num_actions)
         self.checker = checks.ConceptChecker(self.spec.concepts)
-        self._concepts_of(probe)  # a wrong shape or kind is named now, not in the first batch
+        self._concepts_where, self._events_where = f"concepts={config.concepts!r}", f"events={config.events!r}"
+        self._concepts_of([probe])  # a wrong shape or kind is named now, not in the first batch
         _close(probe)
         d = len(self.obs_low)
         self.state_layout = _vector_layout(self.num_agents * d, "every agent's observation codes side by side, agent-major")
@@ -118,26 +122,31 @@ class World:
         )
 
     def reset(self, state: State, mask: np.ndarray, rng: np.random.Generator) -> None:
-        for k in np.flatnonzero(mask):
+        slots = np.flatnonzero(mask)
+        flat = np.zeros((len(slots), self.num_agents, len(self.obs_low)))
+        for j, k in enumerate(slots):
             obs, _ = state.envs[k].reset(seed=int(rng.integers(2**31 - 1)))
             self._check_agents(state.envs[k], f"env slot {k} after reset")
-            state.obs[k] = self._encode(obs)
-        state.concepts[mask] = self._all_concepts(state, np.flatnonzero(mask))
+            self._gather(obs, flat[j])
+        state.obs[slots] = self._quantise(flat)
+        state.concepts[slots] = self._concepts_of([state.envs[k] for k in slots])
 
     def step(self, state: State, actions: np.ndarray, rng: np.random.Generator, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         k, n = actions.shape
-        rewards = np.zeros((k, n), np.float32)
-        events = np.zeros((k, n, len(self.spec.events)), np.uint8)
-        terminated = np.zeros(k, bool)
+        agents, rows, steps = self.agents, actions.tolist(), (t + 1).tolist()
+        flat = np.zeros((k, n, len(self.obs_low)))  # (K, N, D) observation values, quantised once for the batch
+        rewards, terminated, events = [], np.zeros(k, bool), []
+        per_env_events = self._event_fn is not None and not self.config.vectorised
         for i, env in enumerate(state.envs):
-            obs, rew, term, trunc, _ = env.step(dict(zip(self.agents, actions[i].tolist(), strict=True)))
-            terminated[i] = self._ended(env, term, trunc, int(t[i]) + 1)
-            rewards[i] = [float(rew.get(a, 0.0)) for a in self.agents]
-            state.obs[i] = self._encode(obs)
-            if self._event_fn is not None:
-                events[i] = checks.check_events(self._event_fn(env), n, events.shape[-1], f"events={self.config.events!r}")
-        state.concepts[:] = self._all_concepts(state, range(k))
-        return rewards, events, terminated
+            obs, rew, term, trunc, _ = env.step(dict(zip(agents, rows[i], strict=True)))
+            terminated[i] = self._ended(env, term, trunc, steps[i])
+            rewards.append([float(rew.get(a, 0.0)) for a in agents])
+            self._gather(obs, flat[i])
+            if per_env_events:
+                events.append(checks.event_array(self._event_fn(env), (n, len(self.spec.events)), self._events_where))
+        state.obs[:] = self._quantise(flat)
+        state.concepts[:] = self._concepts_of(state.envs)
+        return np.array(rewards, np.float32), self._all_events(state, events), terminated
 
     def observe(self, state: State) -> np.ndarray:
         return state.obs.copy()
@@ -167,30 +176,48 @@ class World:
         return "\n".join(f"{name} = {values[s].tolist()}" for name, s in self.spec.concepts.gt_slices.items())
 
     # -- pieces -------------------------------------------------------------------------------
-    def _encode(self, obs: dict[str, Any]) -> np.ndarray:
-        """Agent → observation dict → (N, 1, 1, D) uint8 codes (flattened, zero-padded, quantised)."""
-        missing = [a for a in self.agents if a not in obs]
-        if missing:
-            raise checks.AdapterError(f"the env returned no observation for {missing}; every agent must observe at every step")
-        d = len(self.obs_low)
-        flat = np.zeros((self.num_agents, d))
+    def _gather(self, obs: dict[str, Any], out: np.ndarray) -> None:
+        """Agent → observation dict into ``out`` (N, D): each agent's values flattened, the rest of its row left zero."""
         for i, agent in enumerate(self.agents):
-            values = np.asarray(obs[agent], dtype=np.float64).reshape(-1)
-            flat[i, : len(values)] = values
-        codes = np.clip(np.rint((flat - self.obs_low) / self.obs_scale), 0, LEVELS)
-        return codes.astype(np.uint8).reshape(self.num_agents, 1, 1, d)
+            if agent not in obs:
+                missing = [a for a in self.agents if a not in obs]
+                raise checks.AdapterError(f"the env returned no observation for {missing}; every agent must observe at every step")
+            values = np.ravel(obs[agent])
+            out[i, : values.size] = values
 
-    def _concepts_of(self, env: Any) -> np.ndarray:
-        where = f"concepts={self.config.concepts!r}"
-        values = self.checker.shaped(self._concept_fn(env), self.num_agents, where)
+    def _quantise(self, flat: np.ndarray) -> np.ndarray:
+        """Observation values (K, N, D) → uint8 codes (K, N, 1, 1, D) over ``obs_low`` + ``obs_scale`` · code, clipped."""
+        codes = np.clip(np.rint((flat - self.obs_low) / self.obs_scale), 0, LEVELS)
+        return codes.astype(np.uint8).reshape(len(flat), self.num_agents, 1, 1, flat.shape[-1])
+
+    def _concepts_of(self, envs: list[Any]) -> np.ndarray:
+        """The concepts (S, N, D) float32 of ``envs``: shapes checked call by call, kinds in one pass over them all."""
+        if not envs:
+            return np.zeros((0, self.num_agents, self.spec.concepts.gt_dim), np.float32)
+        fn, n, where = self._concept_fn, self.num_agents, self._concepts_where
+        if self.config.vectorised:
+            values = self.checker.shaped(fn(list(envs)), n, where, num_envs=len(envs))
+        else:
+            values = np.stack([self.checker.shaped(fn(env), n, where) for env in envs])
         self.checker.check(values, where)
         return values
 
-    def _all_concepts(self, state: State, slots: Any) -> np.ndarray:
-        return np.stack([self._concepts_of(state.envs[k]) for k in slots]) if len(slots) else state.concepts[:0]
+    def _all_events(self, state: State, per_env: list[np.ndarray]) -> np.ndarray:
+        """Event counts (K, N, E) uint8 after a step: ``per_env`` stacked, or the vectorised function over all K envs."""
+        k, n, e = len(state.envs), self.num_agents, len(self.spec.events)
+        if self._event_fn is None:
+            return np.zeros((k, n, e), np.uint8)
+        if self.config.vectorised:
+            counts = checks.event_array(self._event_fn(list(state.envs)), (k, n, e), self._events_where)
+        else:
+            counts = np.stack(per_env)
+        return checks.check_events(counts, self._events_where)
 
     def _ended(self, env: Any, term: dict[str, bool], trunc: dict[str, bool], steps: int) -> bool:
         """Whether all agents terminated at step ``steps``; AdapterError when only some ended or the env truncated early."""
+        if not (any(term.values()) or any(trunc.values())):  # the common case: nobody ended
+            self._check_agents(env, f"step {steps}")
+            return False
         done = {a for a in self.agents if term.get(a, False) or trunc.get(a, False)}
         if done and done != set(self.agents):
             raise checks.AdapterError(

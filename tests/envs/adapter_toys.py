@@ -92,6 +92,22 @@ def events(env: Line) -> np.ndarray:
     return (env.pos == CELLS - 1).astype(np.uint8)[:, None]
 
 
+def concepts_batch(envs: list[Line]) -> np.ndarray:
+    return np.stack([concepts(env) for env in envs])
+
+
+def events_batch(envs: list[Line]) -> np.ndarray:
+    return np.stack([events(env) for env in envs])
+
+
+def concepts_batch_wrong_shape(envs: list[Line]) -> np.ndarray:
+    return concepts_batch(envs)[:, :-1]
+
+
+def events_batch_one_env(envs: list[Line]) -> np.ndarray:
+    return events(envs[0])
+
+
 def concepts_wrong_shape(env: Line) -> np.ndarray:
     return concepts(env)[:-1]
 
@@ -116,6 +132,10 @@ def concepts_half_absent(env: Line) -> np.ndarray:
 
 def events_wrong_shape(env: Line) -> np.ndarray:
     return np.zeros((2, 3), np.uint8)
+
+
+def events_out_of_range(env: Line) -> np.ndarray:
+    return events(env).astype(int) + 256 * (env.t == 2)  # 256 or 257 at step 2: a uint8 cast would wrap it silently
 
 
 def declare_nothing(env: Line) -> dict:

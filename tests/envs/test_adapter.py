@@ -1,8 +1,9 @@
 """The PettingZoo adapter (``envs.pettingzoo``): a user's ParallelEnv behind the batched face.
 
 Layers: the batched-env invariants (shapes, dtypes, seeding, auto-reset, horizon) on a toy env and
-on MPE simple_spread; the PettingZoo faces over it; each refused case named; the MPE example's
-concepts against MPE's own state; a recording that loads, and ``ethogram analyze`` on it.
+on MPE simple_spread; vectorised concept functions and the example's ParallelEnv equal to the plain
+path; the PettingZoo faces over it; each refused case named; the MPE example's concepts against
+MPE's own state; a recording that loads, and ``ethogram analyze`` on it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ TOY = {
     "horizon": 6,
     "action_names": ["stay", "left", "right"],
 }
+VECTORISED = {"vectorised": True, "concepts": "tests.envs.adapter_toys:concepts_batch", "events": "tests.envs.adapter_toys:events_batch"}
 MPE = mpe_spread.ENV_CONFIG
+MPE2 = "mpe2.simple_spread_v3:parallel_env"
+MPE_PLAIN = {**MPE, "entry_point": MPE2, "vectorised": False}
+MPE_PLAIN |= {"concepts": "experiments.mpe_spread:concepts", "events": "experiments.mpe_spread:events"}
+"""The example as a user first writes it: mpe2's own parallel_env, one env per concept and event call."""
 
 
 def _episodes(env_id: str, config: dict, seed: int, steps: int) -> list[np.ndarray]:
@@ -79,11 +85,42 @@ def test_toy_values_pass_through_exactly():
         assert out.rewards[k].tolist() == [float(p == 6) for p in inner.pos] and out.events[k, :, 0].tolist() == out.rewards[k].tolist()
 
 
+@pytest.mark.parametrize(("fast", "plain"), [(TOY | VECTORISED, TOY), (MPE, MPE_PLAIN)], ids=["toy", "mpe"])
+def test_vectorised_functions_and_the_example_env_change_nothing(fast, plain):
+    """Vectorised concept and event functions (and, for MPE, the example's own ParallelEnv over mpe2's raw env)
+    give the same observations, rewards, episode ends, concepts and events as the one-env path, bit for bit."""
+    a, b = _episodes("pettingzoo", fast, 5, 60), _episodes("pettingzoo", plain, 5, 60)
+    assert all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_the_example_parallel_env_steps_as_mpe2s_own():
+    from mpe2 import simple_spread_v3
+
+    kwargs = MPE["env_kwargs"]
+    parallel_api_test(mpe_spread.parallel_env(**kwargs), num_cycles=30)
+    ours, theirs = mpe_spread.parallel_env(**kwargs), simple_spread_v3.parallel_env(**kwargs)
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        pairs = [(ours.reset(seed=seed), theirs.reset(seed=seed))]
+        while theirs.agents:
+            assert ours.agents == theirs.agents
+            actions = {agent: int(rng.integers(5)) for agent in theirs.agents}
+            pairs.append((ours.step(actions), theirs.step(actions)))
+        assert not ours.agents and len(pairs) == 1 + kwargs["max_cycles"]
+        for mine, reference in pairs:
+            obs, *rest = mine
+            assert obs.keys() == reference[0].keys() and all(np.array_equal(obs[a], reference[0][a]) for a in obs)
+            assert [dict(x) for x in rest] == [dict(x) for x in reference[1:]]  # rewards, terminations, truncations, infos
+    ours.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action 5 is outside Discrete\(5\)"):
+        ours.step(dict.fromkeys(ours.agents, 5))
+
+
 def test_parallel_and_aec_faces_and_the_id_shorthand():
     parallel_api_test(envs.make_parallel("pettingzoo", TOY), num_cycles=20)
     config = {k: v for k, v in MPE.items() if k != "entry_point"}
     env = envs.make_batched("pettingzoo:mpe2.simple_spread_v3:parallel_env", config)
-    assert env.spec.env_id == "pettingzoo" and env.spec.config["entry_point"] == MPE["entry_point"]
+    assert env.spec.env_id == "pettingzoo" and env.spec.config["entry_point"] == MPE2
     assert envs.canonical_env_id("pettingzoo_v0") == "pettingzoo"
     with pytest.raises(ConfigError, match="names entry point"):
         envs.make_config("pettingzoo:mpe2.simple_spread_v3:parallel_env", {**config, "entry_point": "tests.envs.adapter_toys:line"})
@@ -113,6 +150,9 @@ def _refusal(**changes) -> str:
         ({"concepts": "tests.envs.adapter_toys:concepts_bad_class"}, r"env.leader = 3 is not a class index; expected an integer in 0..2"),
         ({"concepts": "tests.envs.adapter_toys:concepts_half_absent"}, "agent_0.position = -1 is not a position coordinate"),
         ({"events": "tests.envs.adapter_toys:events_wrong_shape"}, r"returned shape \(2, 3\); expected \(2, 1\)"),
+        ({"events": "tests.envs.adapter_toys:events_out_of_range"}, r"returned \[\[25\d\], \[25\d\]\]; event counts must be integers"),
+        (VECTORISED | {"concepts": "tests.envs.adapter_toys:concepts_batch_wrong_shape"}, r"\(1, 6\); expected \(1, 2, 7\) or \(1, 7\)"),
+        (VECTORISED | {"events": "tests.envs.adapter_toys:events_batch_one_env"}, r"shape \(2, 1\); expected \(2, 2, 1\): per env"),
         ({"declare": "tests.envs.adapter_toys:declare_nothing"}, "returned dict; expected envs.pettingzoo.Declaration"),
         ({"declare": "tests.envs.adapter_toys:declare_no_events"}, "give an events function exactly when"),
         ({"entry_point": "no_such_module:f"}, "cannot import 'no_such_module'"),
@@ -164,7 +204,7 @@ def test_a_random_team_records_a_dataset_that_loads_and_analyze_runs(tmp_path):
     sets = [x for k, v in MPE.items() if k != "entry_point" for x in ("--set", f"{k}={json.dumps(v)}")]
     assert main([*argv, "--num-envs", "4", "--out", str(out), "--no-progress", *sets]) == 0
     eps = load(out, fields=("actions", "rewards", "concepts", "events", "obs"))
-    assert eps.spec.env_id == "pettingzoo" and eps.spec.config["entry_point"] == MPE["entry_point"]
+    assert eps.spec.env_id == "pettingzoo" and eps.spec.config["entry_point"] == MPE2
     assert eps.obs.shape == (8, 25, 3, 1, 1, 18) and eps.concepts.shape == (8, 25, 3, 18) and eps.mask.all()
     assert eps.truncated[:, -1].all() and eps.events.shape == (8, 25, 3, 2)
     report = tmp_path / "analysis"

@@ -40,7 +40,7 @@ def test_train_rollout_and_analyze_on_mpe(ray_cluster, tmp_path):
     assert main([*argv, "--out", str(data), "--no-progress", *sets]) == 0
     manifest = json.loads((data / "manifest.json").read_text())
     assert manifest["env"]["env_id"] == "pettingzoo" and manifest["policy"]["kind"] == "checkpoint"
-    assert manifest["env"]["config"]["entry_point"] == "mpe2.simple_spread_v3:parallel_env"
+    assert manifest["env"]["config"]["entry_point"] == ENV_CONFIG["entry_point"] and manifest["env"]["config"]["vectorised"]
     report = tmp_path / "analysis"
     argv = ["analyze", str(data), "--out", str(report), "--epochs", "2", "--window", "8", "--stride", "8", "--hidden", "16"]
     assert main([*argv, "--k-max", "3", "--concepts", "2"]) == 0
