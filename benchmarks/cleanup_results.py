@@ -35,21 +35,27 @@ ACCURACY_TARGET, CELLS_TARGET = 0.95, 0.5
 
 
 def concept_summary(per_concept: dict[str, dict]) -> dict:
-    """Worst figure per concept kind and the concepts that miss their target."""
+    """Worst figure per concept kind, the concepts that miss their target, and the binary concepts
+    whose balanced accuracy (the mean of the accuracies on true and on false steps) misses it: those
+    pass on accuracy only through their base rate."""
     worst: dict[str, float] = {}
-    off = []
+    off, unbalanced = [], []
     for name, e in per_concept.items():
         if "accuracy" in e:
             worst[e["kind"]] = min(worst.get(e["kind"], 1.0), e["accuracy"])
             if e["accuracy"] < ACCURACY_TARGET:
                 off.append(f"{name} {e['accuracy']:.3f}")
+            if e.get("balanced_accuracy") is not None:
+                worst["binary_balanced"] = min(worst.get("binary_balanced", 1.0), e["balanced_accuracy"])
+                if e["balanced_accuracy"] < ACCURACY_TARGET:
+                    unbalanced.append(f"{name} {e['balanced_accuracy']:.3f}")
         elif e.get("error_cells") is not None:
             worst["position_cells"] = max(worst.get("position_cells", 0.0), e["error_cells"])
             if e["error_cells"] >= CELLS_TARGET:
                 off.append(f"{name} {e['error_cells']:.2f} cells")
         else:
             worst["scalar_mse"] = max(worst.get("scalar_mse", 0.0), e["mse"])
-    return {"worst": {k: round(v, 4) for k, v in worst.items()}, "off_target": off}
+    return {"worst": {k: round(v, 4) for k, v in worst.items()}, "off_target": off, "balanced_off_target": unbalanced}
 
 
 def trained_runs(run_dir: Path, return_key: str, events: dict[str, str], means: tuple[str, ...]) -> dict:

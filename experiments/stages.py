@@ -165,11 +165,11 @@ def _evaluate_trial(trial: Path, env_id: str, env_config: dict, manifest: dict, 
 
 
 def per_concept(acc: dict[str, float], concepts: Any) -> dict[str, dict[str, Any]]:
-    """``concept_accuracy``'s per-concept figures as {name: {kind, accuracy | mse [, error_cells]}}."""
+    """``concept_accuracy``'s per-concept figures as {name: {kind, accuracy [, balanced_accuracy] | mse [, error_cells]}}."""
     out = {}
     for spec in concepts.specs:
         entry: dict[str, Any] = {"kind": spec.kind.value}
-        for key, field in (("acc", "accuracy"), ("mse", "mse"), ("cells", "error_cells")):
+        for key, field in (("acc", "accuracy"), ("balanced", "balanced_accuracy"), ("mse", "mse"), ("cells", "error_cells")):
             if f"{key}/{spec.name}" in acc:
                 entry[field] = acc[f"{key}/{spec.name}"]
         out[spec.name] = entry

@@ -148,7 +148,11 @@ def build_algorithm_config(cfg: TrainConfig, seed: int) -> PPOConfig:
         .learners(
             num_learners=0,
             learner_class=ConceptPPOLearner,
-            learner_config_dict={"concept_loss_weight": p.concept_loss_weight, "position_loss_scale": p.position_loss_scale},
+            learner_config_dict={
+                "concept_loss_weight": p.concept_loss_weight,
+                "position_loss_scale": p.position_loss_scale,
+                "concept_balance": p.concept_balance,
+            },
         )
         .env_runners(
             num_env_runners=s.num_env_runners,

@@ -2,7 +2,10 @@
 
 Grupen et al. 2022 supervise the concept layer with one loss per concept kind (docs/methods.md,
 'Concept loss'):
-- binary: BCE on the concept's single logit;
+- binary: BCE on the concept's single logit; with ``binary_balance`` each concept's positive and
+  negative steps of the minibatch weigh half each (weights 0.5 / rate and 0.5 / (1 − rate), the
+  rate clamped to [0.01, 0.99]), as Koh et al. 2020 weight imbalanced concepts: unweighted, a
+  concept true at 2% of steps is learned as "never" and still scores 0.98 accuracy;
 - categorical: softmax cross-entropy per concept over its classes. Logits are gathered as
   (B, n_concepts, n_classes) from the ``pred`` layout (the official code reshapes (B, classes, n),
   which mixes concepts; not copied);
@@ -121,13 +124,16 @@ def concept_loss(
     index: ConceptIndex,
     mask: torch.Tensor | None = None,
     position_scale: float = 1.0,
+    binary_balance: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Typed concept loss of predictions ``logits`` (B, P) against ground truth ``targets`` (B, D).
 
     Returns (loss, metrics): loss = BCE(binary) + CE(categorical) + MSE(scalar/position), each a
     mean over its elements on unmasked rows, the position slots' squared errors multiplied by
-    ``position_scale`` (``PPOSettings.position_loss_scale``; the metrics stay unscaled); metrics hold each term, the per-kind accuracy / MSE
-    and per-concept ``acc/NAME`` (binary, categorical) or ``mse/NAME`` (scalar, position).
+    ``position_scale`` (``PPOSettings.position_loss_scale``; the metrics stay unscaled), the binary
+    BCE balanced per concept when ``binary_balance`` (module docstring); metrics hold each term, the
+    per-kind accuracy / MSE and per-concept ``acc/NAME`` (binary, categorical) or ``mse/NAME``
+    (scalar, position).
     """
     if mask is not None:
         logits, targets = logits[mask], targets[mask]
@@ -137,7 +143,11 @@ def concept_loss(
     if len(index.bin_pred):
         lg = logits[:, torch.as_tensor(index.bin_pred, device=dev)]  # (B, nb)
         tg = targets[:, torch.as_tensor(index.bin_gt, device=dev)]  # (B, nb)
-        bce = F.binary_cross_entropy_with_logits(lg, tg)
+        weight = None
+        if binary_balance:
+            rate = tg.mean(0, keepdim=True).clamp(0.01, 0.99)  # (1, nb)
+            weight = torch.where(tg > 0.5, 0.5 / rate, 0.5 / (1 - rate))
+        bce = F.binary_cross_entropy_with_logits(lg, tg, weight=weight)
         correct = ((lg > 0) == (tg > 0.5)).float().mean(0)  # (nb,)
         total = total + bce
         metrics["binary_bce"] = bce.detach()
@@ -180,7 +190,10 @@ def concept_accuracy(
     """Accuracy / MSE of predicted bottlenecks (..., P) (in ``mode``) against ground truth (..., D).
 
     Returns ``binary_acc``, ``categorical_acc``, ``regression_mse`` and per-concept ``acc/NAME`` /
-    ``mse/NAME``, everything averaged over all leading axes. With the world's ``grid`` (rows, cols;
+    ``mse/NAME``, everything averaged over all leading axes; per binary concept also ``balanced/NAME``,
+    the mean of its accuracy on the steps where it is true and where it is false (0.5 for a
+    prediction that ignores the input, whatever the base rate; the one class's accuracy when the
+    other never occurs). With the world's ``grid`` (rows, cols;
     ``EnvSpec.grid``) also ``cells/NAME`` per position concept: the mean distance in cells between
     predicted and true position over the steps where the object exists (NaN if it never does).
     """
@@ -192,6 +205,10 @@ def concept_accuracy(
         correct = (z[:, index.bin_pred] > (0.0 if mode == "logits" else 0.5)) == (g[:, index.bin_gt] > 0.5)
         out["binary_acc"] = float(correct.mean())
         out.update({f"acc/{n}": float(c) for n, c in zip(index.binary, correct.mean(0))})
+        truth = g[:, index.bin_gt] > 0.5
+        for j, n in enumerate(index.binary):
+            per_class = [correct[truth[:, j] == c, j].mean() for c in (True, False) if (truth[:, j] == c).any()]
+            out[f"balanced/{n}"] = float(np.mean(per_class))
     accs = []
     for names, gt_idx, pred_idx in index.cat_groups:
         correct = z[:, pred_idx].argmax(-1) == g[:, gt_idx].astype(np.int64)

@@ -100,6 +100,11 @@ class PPOSettings:
     normalised to [0, 1], so one cell of error in a W-column world costs only 1/W² there: at 1.0 a
     jointly trained bottleneck lets PPO bend positions by cells (Clean Up: ~3). ~W² weighs a cell
     of position error like a confidently wrong binary concept."""
+    concept_balance: bool = False
+    """Balance each binary concept's BCE between its true and false steps in every minibatch
+    (``marl.concept_loss``). Unbalanced, a rarely true concept is learned as "never" and its accuracy
+    still looks fine (Clean Up's ``in_river``: recall 0.19 at accuracy 0.98 for an agent in the river
+    2% of the time)."""
     reward_scale: float = 1.0
     """Rewards are multiplied by this for learning, > 0 (reported returns are unscaled)."""
     learner_threads: int = 1
@@ -117,6 +122,8 @@ class PPOSettings:
         if self.lr_anneal_steps is not None:
             check_range("ppo.lr_anneal_steps", self.lr_anneal_steps, 1, integer=True)
         check_range("ppo.lr_cooldown_steps", self.lr_cooldown_steps, 0, integer=True)
+        if not isinstance(self.concept_balance, bool):
+            raise ConfigError(f"ppo.concept_balance={self.concept_balance!r} must be true or false")
         for name in ("num_epochs", "num_minibatches", "learner_threads"):
             check_range(f"ppo.{name}", getattr(self, name), 1, integer=True)
 

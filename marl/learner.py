@@ -41,7 +41,8 @@ class ConceptPPOLearner(PPOTorchLearner):
         mask = batch.get(Columns.LOSS_MASK)
         settings = self.config.learner_config_dict
         position_scale = float(settings.get("position_loss_scale", 1.0))
-        loss, metrics = module.concept_loss(fwd_out[CONCEPT_LOGITS], batch[CONCEPT_TARGETS], mask, position_scale)
+        balance = bool(settings.get("concept_balance", False))
+        loss, metrics = module.concept_loss(fwd_out[CONCEPT_LOGITS], batch[CONCEPT_TARGETS], mask, position_scale, balance)
         weight = float(settings.get("concept_loss_weight", DEFAULT_CONCEPT_LOSS_WEIGHT))
         self.metrics.log_dict(metrics, key=(module_id, "concepts"), window=1)
         return total + weight * loss

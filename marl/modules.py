@@ -203,9 +203,16 @@ class ConceptBottleneckModule(TorchRLModule, ValueFunctionAPI):
         z, ctx = self.bottleneck(obs)
         return {**self.heads(z, ctx, values), BOTTLENECK: z}
 
-    def concept_loss(self, logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor | None = None, position_scale: float = 1.0):
+    def concept_loss(
+        self,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        position_scale: float = 1.0,
+        binary_balance: bool = False,
+    ):
         """Typed concept loss and metrics (``marl.concept_loss.concept_loss``)."""
-        return concept_loss(logits, targets, self.index, mask, position_scale)
+        return concept_loss(logits, targets, self.index, mask, position_scale, binary_balance)
 
 
 class BaselineModule(ConceptBottleneckModule):

@@ -140,3 +140,30 @@ def test_position_error_in_cells_over_the_steps_where_the_object_exists():
     acc = concept_accuracy(pred, gt, CS, "logits", grid)
     assert acc["cells/agent_0.position"] == pytest.approx(2.0)
     assert "cells/agent_0.position" not in concept_accuracy(pred, gt, CS, "logits")
+
+
+def test_balanced_bce_weighs_a_rare_concepts_true_and_false_steps_half_each():
+    index = ConceptIndex(CS)
+    logits = torch.zeros(10, CS.pred_dim)
+    logits[:, 0] = torch.linspace(-2.0, 2.0, 10)
+    gt = torch.zeros(10, CS.gt_dim)
+    gt[0, 0] = 1.0  # true at 1 step of 10
+    sp = torch.nn.functional.softplus
+    true_loss, false_loss = sp(-logits[:1, 0]).mean(), sp(logits[1:, 0]).mean()
+    _, plain = concept_loss(logits, gt, index)
+    _, balanced = concept_loss(logits, gt, index, binary_balance=True)
+    assert plain["binary_bce"].item() == pytest.approx((true_loss + 9 * false_loss).item() / 10, rel=1e-5)
+    assert balanced["binary_bce"].item() == pytest.approx((true_loss + false_loss).item() / 2, rel=1e-5)
+
+
+def test_balanced_accuracy_is_one_half_for_a_concept_predicted_as_never():
+    gt = np.zeros((50, CS.gt_dim), np.float32)
+    gt[:2, 0] = 1.0  # holding at 2 of 50 steps
+    pred = gt_to_bottleneck(gt, CS, "probs")
+    pred[:, 0] = 0.0  # never predicted
+    acc = concept_accuracy(pred, gt, CS, "probs")
+    assert acc["acc/agent_0.holding"] == pytest.approx(0.96)
+    assert acc["balanced/agent_0.holding"] == pytest.approx(0.5)
+    pred[0, 0] = 1.0  # one of the two true steps found
+    assert concept_accuracy(pred, gt, CS, "probs")["balanced/agent_0.holding"] == pytest.approx(0.75)
+    assert concept_accuracy(pred[2:], gt[2:], CS, "probs")["balanced/agent_0.holding"] == pytest.approx(1.0)  # never true
