@@ -2,12 +2,14 @@
 
 Reads a run directory written by ``ethogram experiment experiments/cleanup_social.yaml``
 (``train/<run>/seed_<s>/eval.json``, ``study/summary.json``, ``behaviour/analysis/roles.json``) and
-gathers, without recomputing anything:
+gathers, recomputing only what an older run's ``eval.json`` lacks (the binary concepts' balanced
+accuracy, from the held-out episodes in ``eval/<run>_<seed>``):
 
 - per run and seed: the held-out collective return, apples eaten and waste cells cleaned per
   episode (team totals), and for bottleneck runs the worst held-out figure of each concept kind
   (binary and categorical accuracy, position error in cells) and the concepts off target
-  (accuracy < 0.95, position error ≥ 0.5 cells);
+  (accuracy < 0.95, position error ≥ 0.5 cells), and the binary concepts whose balanced accuracy
+  (mean of the accuracies on true and on false steps) is < 0.95;
 - the cbp / baseline parity of the collective return (mean over seeds);
 - per study subject: roles (each agent's share of the team's cleaning and eating), whether the
   team divides labour (one agent does ≥ 50% of the cleaning while the others eat more than it),
@@ -29,6 +31,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import yaml
 from train_throughput import emit  # benchmarks/ is the script's own folder on sys.path
 
 ACCURACY_TARGET, CELLS_TARGET = 0.95, 0.5
@@ -58,6 +61,20 @@ def concept_summary(per_concept: dict[str, dict]) -> dict:
     return {"worst": {k: round(v, 4) for k, v in worst.items()}, "off_target": off, "balanced_off_target": unbalanced}
 
 
+def with_balanced(per_concept: dict[str, dict], held_out: Path, mode: str) -> dict[str, dict]:
+    """``per_concept`` with each binary concept's balanced accuracy, computed from the held-out
+    episodes where the evaluation predates it (``marl.concept_loss.concept_accuracy``)."""
+    binary = [n for n, e in per_concept.items() if e["kind"] == "binary"]
+    if not binary or all("balanced_accuracy" in per_concept[n] for n in binary) or not held_out.is_dir():
+        return per_concept
+    from analysis.dataset import load, open_dataset
+    from marl.concept_loss import concept_accuracy
+
+    eps = load(open_dataset(held_out), fields=("concepts", "predicted"))
+    acc = concept_accuracy(eps.predicted[eps.mask], eps.concepts[eps.mask], eps.spec.concepts, mode)
+    return {n: {**e, **({"balanced_accuracy": acc[f"balanced/{n}"]} if n in binary else {})} for n, e in per_concept.items()}
+
+
 def trained_runs(run_dir: Path, return_key: str, events: dict[str, str], means: tuple[str, ...]) -> dict:
     """Held-out figures per run and seed from ``train/*/seed_*/eval.json``: the team return under
     ``return_key``, ``events`` (figure name -> event name) per episode, the concepts' summary, and
@@ -74,8 +91,11 @@ def trained_runs(run_dir: Path, return_key: str, events: dict[str, str], means: 
                 **{name: round(per_episode[event], 1) for name, event in events.items()},
                 "env_steps": e["env_steps"],
             }
-            if (e.get("concept_accuracy") or {}).get("per_concept"):
-                seed["concepts"] = concept_summary(e["concept_accuracy"]["per_concept"])
+            per = (e.get("concept_accuracy") or {}).get("per_concept")
+            if per:
+                held_out = run_dir / "eval" / f"{run.name}_{path.parent.name.replace('_', '')}"
+                mode = yaml.safe_load((run / "config.yaml").read_text())["model"]["bottleneck_mode"]
+                seed["concepts"] = concept_summary(with_balanced(per, held_out, mode))
             seeds[path.parent.name] = seed
         if seeds:
             out[run.name] = {"seeds": seeds, **{f"{k}_mean": round(float(np.mean([s[k] for s in seeds.values()])), 2) for k in means}}
