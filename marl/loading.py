@@ -67,6 +67,7 @@ __all__ = [
     "load_policy",
     "load_rllib_module",
     "policy_manifest",
+    "save_modules",
     "save_policy",
 ]
 LATEST = "latest"
@@ -96,14 +97,21 @@ class PolicyLoadError(ValueError):
 
 def save_policy(algo: Any, cfg: Any, out: Path, *, seed: int, iteration: int, env_steps: int) -> Path:
     """Write ``policy.json`` + ``module_<id>.safetensors`` for every module of ``algo``."""
+    modules = {mid: algo.get_module(mid) for mid in sorted(algo.config.policies)}
+    return save_modules(modules, cfg, out, seed=seed, iteration=iteration, env_steps=env_steps)
+
+
+def save_modules(modules: dict[str, ConceptBottleneckModule], cfg: Any, out: Path, *, seed: int, iteration: int, env_steps: int) -> Path:
+    """Write ``policy.json`` + ``module_<id>.safetensors`` for ``modules`` (module id → module,
+    e.g. ``marl.algorithm.build_modules(cfg)`` trained outside RLlib) of training config ``cfg``."""
     from safetensors.torch import save_file
 
     from marl.algorithm import env_spec
 
     out.mkdir(parents=True, exist_ok=True)
     spec = env_spec(cfg)
-    mids = sorted(algo.config.policies)
-    first = algo.get_module(mids[0])
+    mids = sorted(modules)
+    first = modules[mids[0]]
     manifest = {
         "format": POLICY_FORMAT,
         "module_class": f"{type(first).__module__}.{type(first).__qualname__}",
@@ -120,7 +128,7 @@ def save_policy(algo: Any, cfg: Any, out: Path, *, seed: int, iteration: int, en
         "env_steps": int(env_steps),
     }
     for mid in mids:
-        state = {k: v.detach().cpu().contiguous() for k, v in algo.get_module(mid).state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in modules[mid].state_dict().items()}
         save_file(state, str(out / f"module_{mid}.safetensors"))
     (out / "policy.json").write_text(json.dumps(manifest, indent=1, default=float))
     return out
@@ -248,20 +256,21 @@ def _weights(file: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = False, seed: int | None = None) -> TrainedPolicy:
-    """A ``TrainedPolicy`` for ``env`` from a checkpoint (module docstring)."""
+def load_policy(path: str | Path, env: BatchedEnv | envs.EnvSpec, *, deterministic: bool = False, seed: int | None = None) -> TrainedPolicy:
+    """A ``TrainedPolicy`` for ``env`` (or an env of that ``EnvSpec``, e.g. a dataset's) from a checkpoint (module docstring)."""
     import gymnasium as gym
 
+    spec = env if isinstance(env, envs.EnvSpec) else env.spec
     pdir = _policy_dir(Path(path))
     manifest = policy_manifest(pdir)
     cls = _module_class(manifest["module_class"])
     saved = envs.EnvSpec.from_json(manifest["env_spec"])
-    if saved.env_id != env.spec.env_id or saved.observation.shape != env.spec.observation.shape or saved.agents != env.spec.agents:
+    if saved.env_id != spec.env_id or saved.observation.shape != spec.observation.shape or saved.agents != spec.agents:
         raise PolicyLoadError(
             f"policy was trained on {saved.env_id} obs {saved.observation.shape} agents {saved.agents}; "
-            f"this env is {env.spec.env_id} obs {env.spec.observation.shape} agents {env.spec.agents}"
+            f"this env is {spec.env_id} obs {spec.observation.shape} agents {spec.agents}"
         )
-    if _layout(saved.concepts) != _layout(env.spec.concepts):
+    if _layout(saved.concepts) != _layout(spec.concepts):
         raise PolicyLoadError("the env's concept set differs from the one the policy was trained with (names, kinds or classes)")
     obs_space = gym.spaces.Box(0, 255, tuple(manifest["observation_shape"]), np.uint8)
     modules = {}
@@ -276,7 +285,7 @@ def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = Fals
         if missing or unexpected:
             raise PolicyLoadError(f"weights of module {mid!r} do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}")
         modules[mid] = module.eval()
-    return TrainedPolicy(modules, manifest, env.spec, deterministic=deterministic, seed=seed)
+    return TrainedPolicy(modules, manifest, spec, deterministic=deterministic, seed=seed)
 
 
 def _layout(concepts: envs.ConceptSet) -> list[tuple[str, str, tuple[str, ...]]]:
