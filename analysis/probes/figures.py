@@ -36,8 +36,7 @@ def _panels(n: int, concepts: int, layers: int) -> tuple[plt.Figure, list[plt.Ax
 
 
 def _heatmap(ax: plt.Axes, grid: np.ndarray, layers: Sequence[str], concepts: Sequence[str], title: str, vmin: float, vmax: float):
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#d0d0d0")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#d0d0d0")
     image = ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
     ax.set_yticks(range(len(layers)), layers, fontsize=8)
     ax.set_xticks(range(len(concepts)), concepts, rotation=90, fontsize=7)
