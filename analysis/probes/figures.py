@@ -2,7 +2,8 @@
 
 - ``plot_probe_skill``: each cell is the probe's held-out skill (1 − loss / chance's loss; 0 is
   chance, 1 perfect, below 0 worse than chance), so every kind reads "above chance" the same way;
-  constant concepts (no probe) and cells without held-out rows are grey.
+  constant concepts (no probe) and cells whose skill is undefined (no held-out row, or held-out rows
+  of a single value) are grey.
 - ``plot_sensitivity``: each cell is the largest |z| over the concept's directions and the actions
   (z: the TCAV score's distance from the null mean in null SDs; capped at ``Z_MAX``), marked ``*``
   where at least one of those tests is significant after the run's correction; concepts without a

@@ -40,6 +40,9 @@ from analysis.effects import adjust
 from analysis.probes.fit import Probe, ProbeError
 from analysis.probes.probeset import ProbeSet, family
 
+ROWS_PER_PRODUCT = 256
+"""Rows of gradients projected on every direction at once (memory: rows × actions × directions floats)."""
+
 
 @dataclass(frozen=True)
 class Direction:
@@ -134,10 +137,12 @@ class SensitivityAccumulator:
             grads = logit_grads[layer][:, list(self.probes.modules[module])]  # (K, n_m, A, D)
             if grads.shape[-2] != len(self.actions):
                 raise ProbeError(f"gradients of {layer} have {grads.shape[-2]} actions, expected {len(self.actions)}")
-            deriv = grads.reshape(-1, *grads.shape[-2:]) @ matrix  # (R, A, M_total)
-            self.positive[(module, layer)] += (deriv > 0).sum(axis=0)
-            self.abs_sum[(module, layer)] += np.abs(deriv).sum(axis=0, dtype=np.float64)
-            self.steps[(module, layer)] += deriv.shape[0]
+            rows = grads.reshape(-1, *grads.shape[-2:])  # (R, A, D)
+            for lo in range(0, len(rows), ROWS_PER_PRODUCT):  # bounded memory: R·A·M_total derivatives at most
+                deriv = rows[lo : lo + ROWS_PER_PRODUCT] @ matrix  # (r, A, M_total)
+                self.positive[(module, layer)] += (deriv > 0).sum(axis=0)
+                self.abs_sum[(module, layer)] += np.abs(deriv).sum(axis=0, dtype=np.float64)
+            self.steps[(module, layer)] += len(rows)
 
     def scores(self, alpha: float = 0.05, correction: str = "holm") -> tuple[SensitivityScore, ...]:
         """Every (module, layer, direction, action) test, corrected over all of them (module docstring)."""
