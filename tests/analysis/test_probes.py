@@ -124,6 +124,22 @@ def test_eraser_moments_match_numpy(planted):
     assert {key[0] for key in probes.probes} == {"agent_0", "agent_1"}  # independent modules: one probe each
 
 
+def test_saved_moments_suffice_for_a_leace_eraser(planted, tmp_path):
+    """The file holds what a later LEACE eraser needs: built from the loaded mean, covariance and
+    cross-covariance alone (Belrose et al. 2023: r(h) = h − W⁺PW(h − μ)), it leaves a fresh probe at chance."""
+    spec, h, gt, mask = planted
+    save_probes(fit_probes({"h": h}, gt, mask, spec, {"shared": (0, 1)}, ProbeConfig(null_draws=0)), tmp_path)
+    probes = load_probes(tmp_path)
+    stats, probe = probes.stats[("shared", "h")], probes.probes[("shared", "h", "env.linear_bit")]
+    vals, vecs = np.linalg.eigh(stats.cov)
+    whiten, unwhiten = (vecs * vals**-0.5) @ vecs.T, (vecs * vals**0.5) @ vecs.T
+    u = np.linalg.svd(whiten @ probe.cross_cov, full_matrices=False)[0][:, :1]  # Z has one column: rank 1
+    eraser = unwhiten @ (u @ u.T) @ whiten  # (D, D)
+    erased = (h - (h - stats.mean) @ eraser.T).astype(np.float32)
+    again = fit_probes({"h": erased}, gt, mask, spec, {"shared": (0, 1)}, ProbeConfig(null_draws=0)).score("shared", "h", "env.linear_bit")
+    assert probes.score("shared", "h", "env.linear_bit").skill > 0.85 and abs(again.skill) < 0.1, again
+
+
 def test_split_and_config_errors():
     split = split_episodes(10, 0.3, seed=4)
     assert len(split.test) == 3 and sorted([*split.train, *split.test]) == list(range(10))
