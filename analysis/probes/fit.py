@@ -222,7 +222,7 @@ def labels(spec: ConceptSpec, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gt.astype(np.float64), ~(gt == ABSENT).all(axis=1)
 
 
-def is_constant(spec: ConceptSpec, y: np.ndarray) -> bool:
+def is_constant(y: np.ndarray) -> bool:
     """Whether the training targets (of the rows they are defined on) hold a single value."""
     return len(y) == 0 or bool((y == y[0]).all())
 

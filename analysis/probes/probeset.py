@@ -51,7 +51,7 @@ from analysis.probes.fit import (
     score_probe,
     split_episodes,
 )
-from envs.spec import ConceptKind, EnvSpec
+from envs.spec import ConceptKind, ConceptSpec, EnvSpec
 
 FAMILIES = ("logistic", "ridge")
 """The probe estimators: logistic (binary, categorical) and ridge (scalar, position)."""
@@ -163,13 +163,23 @@ def fit_probes(
     )
 
 
-def _one(spec_c, x_train, gt_train, x_test, gt_test, fit_rows, config: ProbeConfig, grid) -> tuple[Probe | None, dict[str, Any]]:
-    """Fit, score and describe one concept's probe: (probe or None when constant, ProbeScore fields but module and layer)."""
+def _one(
+    spec_c: ConceptSpec,
+    x_train: np.ndarray,
+    gt_train: np.ndarray,
+    x_test: np.ndarray,
+    gt_test: np.ndarray,
+    fit_rows: np.ndarray | None,
+    config: ProbeConfig,
+    grid: tuple[int, ...],
+) -> tuple[Probe | None, dict[str, Any]]:
+    """One concept's probe on x (R, D) and gt (R, gt_width) rows: (probe, or None when constant; the ProbeScore fields
+    but module and layer). ``fit_rows``: the training rows it is fitted on (None: all)."""
     y_train, defined = labels(spec_c, gt_train)
     y_test, defined_test = labels(spec_c, gt_test)
     rows = defined if fit_rows is None else np.isin(np.arange(len(defined)), fit_rows) & defined
     base = {"concept": spec_c.name, "kind": spec_c.kind.value, "n_test": int(defined_test.sum())}
-    if is_constant(spec_c, y_train[defined]):
+    if is_constant(y_train[defined]):
         nan = float("nan")
         empty = {"metric": "accuracy" if spec_c.kind in CLASSIFICATION else "r2", "score": nan, "chance": nan, "skill": nan}
         unit = "rate" if spec_c.kind in CLASSIFICATION else "value"
