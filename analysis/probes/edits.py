@@ -16,11 +16,15 @@ On the distribution the moments came from, Cov(r(X), Z) = 0: no affine predictor
 does better than a constant, for any convex loss (a fresh linear probe is at chance), and among
 the affine maps with that guarantee r changes X least in mean squared norm. The edit
 W⁺ P W (x − μ) lies in the span of Σ_xz's columns: a reader of x whose weights are orthogonal to
-them is untouched (the planted-truth test rests on this). Rank deficiency (dead ReLU units,
-correlated units) is handled with tolerances: eigenvalues of Σ below ``COV_RTOL`` × the largest
-are zero (W and W⁺ are pseudo-inverses on the rest), and P spans the singular directions of
-W Σ_xz above ``SPAN_RTOL`` × the largest (a one-hot's columns sum to a constant, so a
-categorical concept has rank K − 1).
+them is untouched (the planted-truth test rests on this). Rank deficiency is handled in two
+steps. Units constant on the moments' rows (dead ReLUs: variance below ``DEAD_RTOL`` × the
+largest) are left out of the computation and never touched, bit for bit: round-off of order
+1e-16 written into a constant unit would be read by any probe that standardises its inputs (a
+unit's spread of 1e-17 scaled up to 1), which turns an erased concept back into a perfectly
+decodable one. Among the other units, eigenvalues of Σ below ``COV_RTOL`` × the largest count as
+zero (W and W⁺ are pseudo-inverses on the rest: duplicated or collinear units), and P spans the
+singular directions of W Σ_xz above ``SPAN_RTOL`` × the largest (a one-hot's columns sum to a
+constant, so a categorical concept has rank K − 1).
 
 **Steering** moves each activation by the smallest change, in the Σ-metric, that makes the probe
 read a target: the probe's readings are linear, A h + c, and the change minimising δᵀ Σ⁺ δ
@@ -37,14 +41,16 @@ and targets per link (``steer_rows``):
   e⁴ / (e⁴ + K − 1) (0.95 for 4 classes) and the other classes tie;
 - ``identity`` (scalar: the value; position: x and y, in the ground truth's normalised units).
 Several concepts steered together stack their rows (one minimal change meets every target).
-Why the Σ-metric and not the Euclidean norm of the raw space: another probe q moves by
-w_q Σ Aᵀ (A Σ Aᵀ)⁻¹ (t − A h − c), i.e. in proportion to the covariance of its reading with the
-steered ones on the data, so the probe of a concept unrelated to the steered one stays put, and
-the edit stays in the span the activations occupy (a dead unit is never moved). A Euclidean step
+Why the Σ-metric and not the Euclidean norm of the raw space: another probe's reading q = w_q h
+moves by w_q Σ Aᵀ (A Σ Aᵀ)⁻¹ r (r = t − A h − c), its regression on the steered readings applied to
+the step, so |Δq| ≤ R_q · sd_q · √(rᵀ (A Σ Aᵀ)⁻¹ r) at every step (Cauchy-Schwarz; R_q the multiple
+correlation of q with the steered readings, sd_q its spread, both under the saved moments): the
+probe of a concept unrelated to the steered one stays put, and a related one moves as the data
+says it goes along. The edit also stays in the span the activations occupy. A Euclidean step
 along the probe's row moves every probe whose row overlaps it, which in a layer of correlated
 units of unequal scales is most of them (on the planted data of ``tests/analysis/test_probe_edits.py``,
 steering one concept moved independent concepts' probes by up to 2.1 of their spread on the data
-along the Euclidean step, by at most 0.12 in the Σ-metric).
+along the Euclidean step, by at most 0.12 in the Σ-metric). Constant units are never moved.
 """
 
 from __future__ import annotations
@@ -57,8 +63,10 @@ import scipy.linalg
 
 from analysis.probes.fit import LayerStats, Probe, ProbeError
 
-COV_RTOL = 1e-9
-"""Eigenvalues of Σ below this fraction of the largest count as zero variance."""
+DEAD_RTOL = 1e-20
+"""A unit whose variance is below this fraction of the largest unit variance is constant (never edited)."""
+COV_RTOL = 1e-12
+"""Eigenvalues of Σ (over the non-constant units) below this fraction of the largest count as zero variance."""
 SPAN_RTOL = 1e-6
 """Singular values of W Σ_xz below this fraction of the largest count as zero."""
 STEER_LOGIT = 4.0
@@ -82,6 +90,12 @@ class Eraser:
         return x - (x - self.mean) @ self.matrix.T
 
 
+def live_units(cov: np.ndarray) -> np.ndarray:
+    """(D,) bool: the units that vary on the moments' rows (``DEAD_RTOL``)."""
+    var = np.diag(cov)
+    return var > DEAD_RTOL * max(float(var.max(initial=0.0)), np.finfo(float).tiny)
+
+
 def leace_eraser(stats: LayerStats, cross_covs: Sequence[np.ndarray]) -> Eraser:
     """The LEACE eraser of the concepts whose cross-covariances (D, Z_i) are given, erased jointly."""
     if not cross_covs:
@@ -90,13 +104,15 @@ def leace_eraser(stats: LayerStats, cross_covs: Sequence[np.ndarray]) -> Eraser:
     d = stats.cov.shape[0]
     if sigma_xz.shape[0] != d:
         raise ProbeError(f"cross-covariance of {sigma_xz.shape[0]} units against a covariance of {d}")
-    values, vectors = scipy.linalg.eigh(stats.cov)  # Σ = V Λ Vᵀ
+    live = live_units(stats.cov)
+    values, vectors = scipy.linalg.eigh(stats.cov[np.ix_(live, live)])  # Σ = V Λ Vᵀ over the live units
     keep = values > COV_RTOL * max(float(values.max(initial=0.0)), np.finfo(float).tiny)
     v, root = vectors[:, keep], np.sqrt(values[keep])
     whiten = (v / root) @ v.T  # W = (Σ^{1/2})⁺
     unwhiten = (v * root) @ v.T  # W⁺ = Σ^{1/2} on the support
-    basis = scipy.linalg.orth(whiten @ sigma_xz, rcond=SPAN_RTOL)  # (D, r) orthonormal: P = U Uᵀ
-    matrix = unwhiten @ basis @ basis.T @ whiten
+    basis = scipy.linalg.orth(whiten @ sigma_xz[live], rcond=SPAN_RTOL)  # (L, r) orthonormal: P = U Uᵀ
+    matrix = np.zeros((d, d))
+    matrix[np.ix_(live, live)] = unwhiten @ basis @ basis.T @ whiten
     return Eraser(mean=np.asarray(stats.mean, np.float64), matrix=matrix, rank=int(basis.shape[1]))
 
 
@@ -162,4 +178,5 @@ def steerer(stats: LayerStats, parts: Sequence[tuple[np.ndarray, np.ndarray, np.
         raise ProbeError("a probe to steer reads no direction the activations vary along: steering it cannot move its reading")
     reach = stats.cov @ rows.T  # (D, K) Σ Aᵀ
     gain = reach @ scipy.linalg.pinvh(rows @ reach)  # (D, K) Σ Aᵀ (A Σ Aᵀ)⁺
+    gain[~live_units(stats.cov)] = 0.0  # constant units are never moved (see the eraser)
     return Steerer(rows=rows, offsets=offsets, targets=targets, gain=gain)
