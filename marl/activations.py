@@ -34,6 +34,7 @@ than the policy's (``WorldMismatchError``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,7 @@ __all__ = [
     "iter_steps",
     "layer_widths",
     "module_agents",
+    "policy_digest",
     "probe_layers",
 ]
 
@@ -185,6 +187,17 @@ def module_agents(policy: Any) -> dict[str, tuple[int, ...]]:
     if policy.routing.shared:
         return {policy.routing.module_ids[0]: tuple(range(n))}
     return {mid: (i,) for i, mid in enumerate(policy.routing.module_ids)}
+
+
+def policy_digest(policy: Any) -> str:
+    """SHA-256 of the policy's weights (every module's tensors, by module id and name): what probes
+    fitted on a policy record (``probes.json`` ``meta.policy_digest``) and probe interventions check."""
+    digest = hashlib.sha256()
+    for mid in sorted(policy.modules):
+        for name, tensor in sorted(policy.modules[mid].state_dict().items()):
+            digest.update(f"{mid}/{name}:{tuple(tensor.shape)}:{tensor.dtype}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def layer_widths(policy: Any, layers: Sequence[str] | None = None) -> dict[str, int]:

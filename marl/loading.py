@@ -21,9 +21,15 @@ them, and naming an incomplete checkpoint directly is a ``PolicyLoadError``.
 ``TrainedPolicy.act(env, out)`` runs every module once on all K envs × N agents and returns
 ``PolicyOutput(actions, concepts, intervened)``: ``concepts`` (K, N, P) is the predicted,
 un-intervened bottleneck (None for the baseline), ``intervened`` what the heads saw when an
-intervention hook is set (None otherwise). ``name`` and ``iteration`` describe the checkpoint.
+intervention is set (None otherwise). Under layer edits (``erase`` / ``steer``) a cbp policy runs its
+bottleneck a second time without them, so ``concepts`` stays what it predicts unedited and
+``intervened`` is the bottleneck computed from the edited layers. ``name`` and ``iteration``
+describe the checkpoint.
 
 Hooks for interventions:
+- ``policy.intervene(lines, probes=...)`` sets both kinds from ``envs.interventions`` lines:
+  bottleneck lines (cbp only) through the hook below, ``erase`` / ``steer`` lines as forward hooks
+  at their layer (``marl.probe_edits``, any policy, with the probes fitted on it);
 - ``policy.intervention``: ``None`` or ``fn(bottleneck (K, N, P) torch tensor, out: StepOutput)
   -> (K, N, P) tensor``, applied between the concept layer and the heads at inference only (the
   concept loss of training always sees un-intervened predictions; the free residual channel, if
@@ -38,6 +44,7 @@ Hooks for interventions:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable
@@ -331,6 +338,8 @@ class TrainedPolicy:
         self.intervention: InterventionFn | None = None
         """Hook on the bottleneck at inference (module docstring); ``intervene`` sets it from spec lines."""
         self._applier = None
+        self._editor = None
+        """The layer edits of ``erase`` / ``steer`` lines (``marl.probe_edits.ProbeEditor``), or None."""
         self.name = f"{manifest['policy']}/{manifest['sharing']}@{manifest['env_steps']}"
         self.iteration = int(manifest["iteration"])
 
@@ -349,28 +358,37 @@ class TrainedPolicy:
         reference: np.ndarray | None = None,
         seed: int | None = None,
         agents: tuple[str, ...] | None = None,
+        probes: Any = None,
     ) -> None:
-        """Set the intervention of ``envs.interventions`` lines on the bottleneck (``[]`` clears it).
+        """Set the intervention of ``envs.interventions`` lines (``[]`` clears it).
 
-        ``reference`` (M, N, P) holds un-intervened bottlenecks for ``mean`` and ``shuffle``.
-        ``agents`` (None: every agent) are the seats this policy plays (``marl.seats``): each line's
-        targets are narrowed to them, and a line left with no target is dropped.
+        Bottleneck lines act between the concept layer and the heads (cbp policies only);
+        ``erase`` / ``steer`` lines act at their layer (any policy) through ``probes`` (a
+        ``ProbeSet`` or an ``ethogram probe`` output directory fitted on this policy;
+        ``marl.probe_edits``). ``reference`` (M, N, P) holds un-intervened bottlenecks for ``mean``
+        and ``shuffle``. ``agents`` (None: every agent) are the seats this policy plays
+        (``marl.seats``): each line's targets are narrowed to them, and a line left with no target
+        is dropped. Every line is checked before anything is set.
         """
         from envs.interventions import Applier, Reference, parse_condition
+        from marl.probe_edits import ProbeEditor, load_probe_file
 
         interventions = parse_condition(lines, self.spec.concepts)
         if agents is not None:
             narrowed = (dataclasses.replace(iv, targets=tuple(a for a in iv.targets if a in agents)) for iv in interventions)
             interventions = tuple(iv for iv in narrowed if iv.targets)
-        self._applier = None
-        if not interventions:
-            self.intervention = None
-            return
-        if not self.supervised:
-            raise ValueError(f"{self.name} is a baseline policy: it has no concept bottleneck to intervene on")
+        bottleneck = [iv for iv in interventions if not iv.at_layer]
+        if bottleneck and not self.supervised:
+            raise ValueError(
+                f"{self.name} is a baseline policy: it has no concept bottleneck for {bottleneck[0].text!r}; "
+                "erase and steer act at a named layer of any policy (docs/probes.md)"
+            )
+        at_layer = [iv for iv in interventions if iv.at_layer]
+        editor = ProbeEditor(self, at_layer, load_probe_file(probes, at_layer)) if at_layer else None
         ref = Reference(np.asarray(reference, np.float32)) if reference is not None else None
-        self._applier = applier = Applier(interventions, self.spec.concepts, encode=self.encode, reference=ref, seed=seed)
-        self.intervention = lambda z, out: torch.from_numpy(applier(z.numpy(), out.concepts, out.t))
+        applier = Applier(bottleneck, self.spec.concepts, encode=self.encode, reference=ref, seed=seed) if bottleneck else None
+        self._applier, self._editor = applier, editor
+        self.intervention = None if applier is None else (lambda z, out: torch.from_numpy(applier(z.numpy(), out.concepts, out.t)))
 
     def seed(self, seed: int) -> None:
         """Reseed action sampling and the intervention (the recorder calls this per batch for exact resumes)."""
@@ -385,10 +403,13 @@ class TrainedPolicy:
     def act(self, env: BatchedEnv, out: StepOutput) -> PolicyOutput:
         k, n = out.obs.shape[:2]
         route, modules = self.routing, [self.modules[m] for m in self.routing.module_ids]
-        stages = [m.bottleneck(torch.from_numpy(x)) for m, x in zip(modules, route.split(route.observe(out.obs)), strict=True)]
-        z = route.merge([s[0] for s in stages], k)  # (K, N, P)
-        zi = self.intervention(z, out) if self.intervention is not None and self.supervised else z
-        heads = [m.heads(x, s[1])["action_logits"] for m, x, s in zip(modules, route.split(zi), stages, strict=True)]
+        xs = [torch.from_numpy(x) for x in route.split(route.observe(out.obs))]
+        edits = self._editor.attached(out.t, k) if self._editor is not None else contextlib.nullcontext()
+        with edits:  # layer edits (marl.probe_edits) fire inside the modules while they run
+            stages = [m.bottleneck(x) for m, x in zip(modules, xs, strict=True)]
+            z = route.merge([s[0] for s in stages], k)  # (K, N, P)
+            zi = self.intervention(z, out) if self.intervention is not None and self.supervised else z
+            heads = [m.heads(x, s[1])["action_logits"] for m, x, s in zip(modules, route.split(zi), stages, strict=True)]
         logits = route.merge(heads, k)  # (K, N, A)
         if self.deterministic:
             actions = logits.argmax(-1)
@@ -397,5 +418,8 @@ class TrainedPolicy:
         actions = actions.numpy().astype(np.int64)
         if not self.supervised:
             return PolicyOutput(actions=actions)
-        intervened = zi.numpy().copy() if self.intervention is not None else None
-        return PolicyOutput(actions=actions, concepts=z.numpy().copy(), intervened=intervened)
+        if self._editor is None:
+            intervened = zi.numpy().copy() if self.intervention is not None else None
+            return PolicyOutput(actions=actions, concepts=z.numpy().copy(), intervened=intervened)
+        plain = route.merge([m.bottleneck(x)[0] for m, x in zip(modules, xs, strict=True)], k)  # what it predicts unedited
+        return PolicyOutput(actions=actions, concepts=plain.numpy().copy(), intervened=zi.numpy().copy())

@@ -134,6 +134,8 @@ def probe(args: argparse.Namespace) -> dict[str, Path]:
 
 def _meta(args: argparse.Namespace, policy: Any, dataset: Any) -> dict[str, Any]:
     """Provenance for probes.json."""
+    from marl.activations import policy_digest
+
     manifest = policy.manifest
     return {
         "checkpoint": str(Path(args.run).resolve()),
@@ -142,6 +144,7 @@ def _meta(args: argparse.Namespace, policy: Any, dataset: Any) -> dict[str, Any]
         "policy_kind": manifest["policy"],
         "sharing": manifest["sharing"],
         "iteration": policy.iteration,
+        "policy_digest": policy_digest(policy),
         "concept_layer": "concept logits" if policy.supervised else "unsupervised hidden layer, before its ReLU",
         "actions": list(dataset.manifest.env.action_names),
     }
