@@ -48,7 +48,7 @@ correlation of q with the steered readings, sd_q its spread, both under the save
 probe of a concept unrelated to the steered one stays put, and a related one moves as the data
 says it goes along. The edit also stays in the span the activations occupy. A Euclidean step
 along the probe's row moves every probe whose row overlaps it, which in a layer of correlated
-units of unequal scales is most of them (on the planted data of ``tests/analysis/test_probe_edits.py``,
+units of unequal scales is most of them (on the planted data of ``tests/analysis/test_erase_steer.py``,
 steering one concept moved independent concepts' probes by up to 2.1 of their spread on the data
 along the Euclidean step, by at most 0.12 in the Σ-metric). Constant units are never moved.
 """

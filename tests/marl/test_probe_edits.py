@@ -7,7 +7,7 @@ covary with it; every bad condition is a named error before anything runs; ``eth
 
 Policies and probe files: ``tests.marl.probe_world`` (the ``probe_world`` fixture). Tolerance of "at
 chance": three standard errors of a chance-level accuracy over the held-out rows
-(``tests/analysis/test_probe_edits.py`` explains it).
+(``tests/analysis/test_erase_steer.py`` explains it).
 """
 
 from __future__ import annotations
