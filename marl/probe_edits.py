@@ -139,7 +139,7 @@ class ProbeEditor:
         self._erasers: dict[tuple[str, str, tuple[str, ...]], Eraser] = {}
         self._steerers: dict[tuple[str, str, int, tuple[int, ...]], Steerer] = {}
         known, widths = check_layers(policy, None), layer_widths(policy)
-        self.edits = tuple(self._compile(i, iv, known, widths) for i, iv in enumerate(lines) if iv.at_layer)
+        self.edits = tuple(self._compile(i, iv, widths) for i, iv in enumerate(lines) if iv.at_layer)
         self.layers = tuple(name for name in known if any(e.iv.layer == name for e in self.edits))
         self._at = {  # (module, layer) → the lines editing some of its rows there
             (mid, layer): [e for e in self.edits if e.iv.layer == layer and any(self.agent_module[a] == mid for a in e.concepts)]
@@ -148,9 +148,12 @@ class ProbeEditor:
         }
         for edit in self.edits:  # build every line's maps now: their errors come before any step
             for agent in edit.concepts:
-                self._map(self.agent_module[agent], edit.iv.layer, agent, (edit,))
+                try:
+                    self._map(self.agent_module[agent], edit.iv.layer, agent, (edit,))
+                except ProbeError as exc:
+                    raise ProbeEditError(f"{edit.iv.text!r}: {exc}") from None
 
-    def _compile(self, index: int, iv: Intervention, known: Sequence[str], widths: dict[str, int]) -> LineEdit:
+    def _compile(self, index: int, iv: Intervention, widths: dict[str, int]) -> LineEdit:
         check_layers(self.policy, [iv.layer])  # UnknownLayerError with the valid names
         if iv.layer not in self.probes.layers:
             raise MissingProbeError(
