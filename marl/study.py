@@ -212,19 +212,12 @@ def study_from_dict(data: dict[str, Any], base: Path = Path()) -> StudyConfig:
     for s in data.get("subjects", []):
         if not isinstance(s, dict):
             raise ConfigError(f"each subject must be a mapping with name and checkpoint, got {s!r}")
-        subjects.append({**s, "checkpoint": _resolve(s.get("checkpoint", ""), base)})
-        if s.get("probe_file") is not None:
-            subjects[-1]["probe_file"] = _resolve(s["probe_file"], base)
+        paths = {k: Path(str(s.get(k, ""))) for k in ("checkpoint", "probe_file") if k == "checkpoint" or s.get(k) is not None}
+        subjects.append({**s, **{k: str(p if p.is_absolute() else base / p) for k, p in paths.items()}})  # relative to the YAML
     data["subjects"] = subjects
     data["conditions"] = {k: [v] if isinstance(v, str) else list(v) for k, v in (data.get("conditions") or {}).items()}
     cfg = config_from_dict(StudyConfig, data, where="study")
     return dataclasses.replace(cfg, conditions={k: tuple(v) for k, v in cfg.conditions.items()})
-
-
-def _resolve(path: Any, base: Path) -> str:
-    """A path of the study YAML: relative to the YAML's folder unless absolute."""
-    path = Path(str(path))
-    return str(path if path.is_absolute() else (base / path))
 
 
 @dataclass(frozen=True)
