@@ -140,17 +140,24 @@ def _numbers(row: pd.Series) -> str:
 
 
 def detect_coordination(
-    effect_table: pd.DataFrame, condition: str, *, outcome: str = "team_return", subject: str = "", required: bool | None = None
+    effect_table: pd.DataFrame,
+    condition: str,
+    *,
+    outcome: str = "team_return",
+    subject: str = "",
+    required: bool | None = None,
+    how: str = "masking",
 ) -> Finding:
     """Coordination: masking teammates' concepts lowers ``outcome`` significantly (after correction).
 
+    ``how`` names the removal in the statement (``masking`` in the bottleneck, ``erasing`` at a layer).
     ``required`` says whether the world forces the agents to work together (``envs.needs_teammate``):
     reliance where it does is *required* coordination, reliance where it does not is *emergent*."""
     row = _row(effect_table, condition, outcome)
     verdict = bool(row["significant"] and row["diff"] < 0)
     word = "relies on teammate concepts" if verdict else "shows no significant reliance on teammate concepts"
     context = {True: "; the world requires it (one agent alone cannot earn the reward)", False: "; the world does not require it"}
-    statement = f"{subject or 'The team'} {word}: masking them ({condition}) moves {outcome} {_numbers(row)}{context.get(required, '')}."
+    statement = f"{subject or 'The team'} {word}: {how} them ({condition}) moves {outcome} {_numbers(row)}{context.get(required, '')}."
     label = {
         (True, True): "coordination required",
         (True, False): "emergent coordination",

@@ -15,8 +15,9 @@ It writes, per subject, under ``OUT/analysis/<subject>/`` (emptied first: nothin
   ``about:`` probes) and ``lasso.json`` (the Lasso neighbourhood graph of conditions);
 - ``roles.csv``: each agent's share of the world's activities and its role in the control
   episodes (``analysis.roles``; worlds that name roles);
-- ``findings.json``: the detectors' verdicts (coordination for every condition that masks only
-  teammates' concepts; lazy/active for every ``own:`` and ``idle:`` probe), each with its statement;
+- ``findings.json``: the detectors' verdicts (coordination for every condition that removes only
+  teammates' concepts: ``mask`` in the bottleneck or ``erase`` at a layer; lazy/active for every
+  ``own:`` and ``idle:`` probe), each with its statement;
 - figures (PNG + SVG): effect bars on team return, a heat map, the two graphs.
 
 and ``OUT/summary.json`` + ``OUT/effects.csv`` + ``OUT/findings.md`` across subjects.
@@ -105,18 +106,18 @@ def default_outcomes(spec: EnvSpec) -> list[str]:
     return ["team_return", *[f"return_{a}" for a in spec.agents], *spec.event_names]
 
 
-def _masks_only_teammates(lines: tuple[str, ...], spec: EnvSpec) -> bool:
-    ivs = parse_condition(lines, spec.concepts)
-    return bool(ivs) and all(iv.op == "mask" and iv.selector.split(".")[0] == "teammates" for iv in ivs)
+def _teammate_removal(lines: tuple[str, ...], spec: EnvSpec) -> str | None:
+    """How a condition removes teammates' concepts only (``masking``, ``erasing`` or both), None if it does something else."""
+    ops = {iv.op if iv.selector.split(".")[0] == "teammates" else "other" for iv in parse_condition(lines, spec.concepts)}
+    if not ops or not ops <= {"mask", "erase"}:
+        return None
+    return " and ".join(w for op, w in (("mask", "masking"), ("erase", "erasing")) if op in ops)
 
 
 def _findings(eff: pd.DataFrame, lines: dict[str, tuple[str, ...]], spec: EnvSpec, subject: str, margin: float) -> list[Finding]:
     required = needs_teammate(spec.env_id, spec.config) if spec.env_id in ENV_IDS else None  # datasets of other envs: unknown
-    findings = [
-        detect_coordination(eff, cond, subject=f"{subject} ({cond})", required=required)
-        for cond, ls in lines.items()
-        if cond != CONTROL and _masks_only_teammates(ls, spec)
-    ]
+    removals = {cond: how for cond, ls in lines.items() if cond != CONTROL and (how := _teammate_removal(ls, spec))}
+    findings = [detect_coordination(eff, cond, subject=f"{subject} ({cond})", required=required, how=how) for cond, how in removals.items()]
     for probe in LAZY_PROBES:  # own: masks an agent's own concepts; idle: knocks it out (scripted seats too)
         probes = {a: f"{probe}:{a}" for a in spec.agents if f"{probe}:{a}" in lines}
         if probes:

@@ -104,6 +104,13 @@ def _module_spec(cfg: TrainConfig, spec: envs.EnvSpec) -> MultiRLModuleSpec:
     )
 
 
+def build_modules(cfg: TrainConfig) -> dict[str, Any]:
+    """The policy's freshly initialised modules (module id → module) without an algorithm or Ray,
+    e.g. to train parts of them by hand and save them with ``marl.loading.save_modules``."""
+    specs = _module_spec(cfg, env_spec(cfg)).rl_module_specs
+    return {mid: spec.build() for mid, spec in specs.items()}
+
+
 def env_spec(cfg: TrainConfig) -> envs.EnvSpec:
     return envs.make_batched(cfg.env, cfg.env_config, 1).spec
 

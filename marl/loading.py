@@ -21,9 +21,15 @@ them, and naming an incomplete checkpoint directly is a ``PolicyLoadError``.
 ``TrainedPolicy.act(env, out)`` runs every module once on all K envs × N agents and returns
 ``PolicyOutput(actions, concepts, intervened)``: ``concepts`` (K, N, P) is the predicted,
 un-intervened bottleneck (None for the baseline), ``intervened`` what the heads saw when an
-intervention hook is set (None otherwise). ``name`` and ``iteration`` describe the checkpoint.
+intervention is set (None otherwise). Under layer edits (``erase`` / ``steer``) a cbp policy runs its
+bottleneck a second time without them, so ``concepts`` stays what it predicts unedited and
+``intervened`` is the bottleneck computed from the edited layers. ``name`` and ``iteration``
+describe the checkpoint.
 
 Hooks for interventions:
+- ``policy.intervene(lines, probes=...)`` sets both kinds from ``envs.interventions`` lines:
+  bottleneck lines (cbp only) through the hook below, ``erase`` / ``steer`` lines as forward hooks
+  at their layer (``marl.probe_edits``, any policy, with the probes fitted on it);
 - ``policy.intervention``: ``None`` or ``fn(bottleneck (K, N, P) torch tensor, out: StepOutput)
   -> (K, N, P) tensor``, applied between the concept layer and the heads at inference only (the
   concept loss of training always sees un-intervened predictions; the free residual channel, if
@@ -38,6 +44,7 @@ Hooks for interventions:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 from collections.abc import Callable
@@ -67,6 +74,7 @@ __all__ = [
     "load_policy",
     "load_rllib_module",
     "policy_manifest",
+    "save_modules",
     "save_policy",
 ]
 LATEST = "latest"
@@ -96,14 +104,21 @@ class PolicyLoadError(ValueError):
 
 def save_policy(algo: Any, cfg: Any, out: Path, *, seed: int, iteration: int, env_steps: int) -> Path:
     """Write ``policy.json`` + ``module_<id>.safetensors`` for every module of ``algo``."""
+    modules = {mid: algo.get_module(mid) for mid in sorted(algo.config.policies)}
+    return save_modules(modules, cfg, out, seed=seed, iteration=iteration, env_steps=env_steps)
+
+
+def save_modules(modules: dict[str, ConceptBottleneckModule], cfg: Any, out: Path, *, seed: int, iteration: int, env_steps: int) -> Path:
+    """Write ``policy.json`` + ``module_<id>.safetensors`` for ``modules`` (module id → module,
+    e.g. ``marl.algorithm.build_modules(cfg)`` trained outside RLlib) of training config ``cfg``."""
     from safetensors.torch import save_file
 
     from marl.algorithm import env_spec
 
     out.mkdir(parents=True, exist_ok=True)
     spec = env_spec(cfg)
-    mids = sorted(algo.config.policies)
-    first = algo.get_module(mids[0])
+    mids = sorted(modules)
+    first = modules[mids[0]]
     manifest = {
         "format": POLICY_FORMAT,
         "module_class": f"{type(first).__module__}.{type(first).__qualname__}",
@@ -120,7 +135,7 @@ def save_policy(algo: Any, cfg: Any, out: Path, *, seed: int, iteration: int, en
         "env_steps": int(env_steps),
     }
     for mid in mids:
-        state = {k: v.detach().cpu().contiguous() for k, v in algo.get_module(mid).state_dict().items()}
+        state = {k: v.detach().cpu().contiguous() for k, v in modules[mid].state_dict().items()}
         save_file(state, str(out / f"module_{mid}.safetensors"))
     (out / "policy.json").write_text(json.dumps(manifest, indent=1, default=float))
     return out
@@ -248,20 +263,21 @@ def _weights(file: Path, module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = False, seed: int | None = None) -> TrainedPolicy:
-    """A ``TrainedPolicy`` for ``env`` from a checkpoint (module docstring)."""
+def load_policy(path: str | Path, env: BatchedEnv | envs.EnvSpec, *, deterministic: bool = False, seed: int | None = None) -> TrainedPolicy:
+    """A ``TrainedPolicy`` for ``env`` (or an env of that ``EnvSpec``, e.g. a dataset's) from a checkpoint (module docstring)."""
     import gymnasium as gym
 
+    spec = env if isinstance(env, envs.EnvSpec) else env.spec
     pdir = _policy_dir(Path(path))
     manifest = policy_manifest(pdir)
     cls = _module_class(manifest["module_class"])
     saved = envs.EnvSpec.from_json(manifest["env_spec"])
-    if saved.env_id != env.spec.env_id or saved.observation.shape != env.spec.observation.shape or saved.agents != env.spec.agents:
+    if saved.env_id != spec.env_id or saved.observation.shape != spec.observation.shape or saved.agents != spec.agents:
         raise PolicyLoadError(
             f"policy was trained on {saved.env_id} obs {saved.observation.shape} agents {saved.agents}; "
-            f"this env is {env.spec.env_id} obs {env.spec.observation.shape} agents {env.spec.agents}"
+            f"this env is {spec.env_id} obs {spec.observation.shape} agents {spec.agents}"
         )
-    if _layout(saved.concepts) != _layout(env.spec.concepts):
+    if _layout(saved.concepts) != _layout(spec.concepts):
         raise PolicyLoadError("the env's concept set differs from the one the policy was trained with (names, kinds or classes)")
     obs_space = gym.spaces.Box(0, 255, tuple(manifest["observation_shape"]), np.uint8)
     modules = {}
@@ -276,7 +292,7 @@ def load_policy(path: str | Path, env: BatchedEnv, *, deterministic: bool = Fals
         if missing or unexpected:
             raise PolicyLoadError(f"weights of module {mid!r} do not fit {cls.__name__}: missing {missing}, unexpected {unexpected}")
         modules[mid] = module.eval()
-    return TrainedPolicy(modules, manifest, env.spec, deterministic=deterministic, seed=seed)
+    return TrainedPolicy(modules, manifest, spec, deterministic=deterministic, seed=seed)
 
 
 def _layout(concepts: envs.ConceptSet) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -322,6 +338,8 @@ class TrainedPolicy:
         self.intervention: InterventionFn | None = None
         """Hook on the bottleneck at inference (module docstring); ``intervene`` sets it from spec lines."""
         self._applier = None
+        self._editor = None
+        """The layer edits of ``erase`` / ``steer`` lines (``marl.probe_edits.ProbeEditor``), or None."""
         self.name = f"{manifest['policy']}/{manifest['sharing']}@{manifest['env_steps']}"
         self.iteration = int(manifest["iteration"])
 
@@ -340,28 +358,37 @@ class TrainedPolicy:
         reference: np.ndarray | None = None,
         seed: int | None = None,
         agents: tuple[str, ...] | None = None,
+        probes: Any = None,
     ) -> None:
-        """Set the intervention of ``envs.interventions`` lines on the bottleneck (``[]`` clears it).
+        """Set the intervention of ``envs.interventions`` lines (``[]`` clears it).
 
-        ``reference`` (M, N, P) holds un-intervened bottlenecks for ``mean`` and ``shuffle``.
-        ``agents`` (None: every agent) are the seats this policy plays (``marl.seats``): each line's
-        targets are narrowed to them, and a line left with no target is dropped.
+        Bottleneck lines act between the concept layer and the heads (cbp policies only);
+        ``erase`` / ``steer`` lines act at their layer (any policy) through ``probes`` (a
+        ``ProbeSet`` or an ``ethogram probe`` output directory fitted on this policy;
+        ``marl.probe_edits``). ``reference`` (M, N, P) holds un-intervened bottlenecks for ``mean``
+        and ``shuffle``. ``agents`` (None: every agent) are the seats this policy plays
+        (``marl.seats``): each line's targets are narrowed to them, and a line left with no target
+        is dropped. Every line is checked before anything is set.
         """
         from envs.interventions import Applier, Reference, parse_condition
+        from marl.probe_edits import ProbeEditor, load_probe_file
 
         interventions = parse_condition(lines, self.spec.concepts)
         if agents is not None:
             narrowed = (dataclasses.replace(iv, targets=tuple(a for a in iv.targets if a in agents)) for iv in interventions)
             interventions = tuple(iv for iv in narrowed if iv.targets)
-        self._applier = None
-        if not interventions:
-            self.intervention = None
-            return
-        if not self.supervised:
-            raise ValueError(f"{self.name} is a baseline policy: it has no concept bottleneck to intervene on")
+        bottleneck = [iv for iv in interventions if not iv.at_layer]
+        if bottleneck and not self.supervised:
+            raise ValueError(
+                f"{self.name} is a baseline policy: it has no concept bottleneck for {bottleneck[0].text!r}; "
+                "erase and steer act at a named layer of any policy (docs/probes.md)"
+            )
+        at_layer = [iv for iv in interventions if iv.at_layer]
+        editor = ProbeEditor(self, at_layer, load_probe_file(probes, at_layer)) if at_layer else None
         ref = Reference(np.asarray(reference, np.float32)) if reference is not None else None
-        self._applier = applier = Applier(interventions, self.spec.concepts, encode=self.encode, reference=ref, seed=seed)
-        self.intervention = lambda z, out: torch.from_numpy(applier(z.numpy(), out.concepts, out.t))
+        applier = Applier(bottleneck, self.spec.concepts, encode=self.encode, reference=ref, seed=seed) if bottleneck else None
+        self._applier, self._editor = applier, editor
+        self.intervention = None if applier is None else (lambda z, out: torch.from_numpy(applier(z.numpy(), out.concepts, out.t)))
 
     def seed(self, seed: int) -> None:
         """Reseed action sampling and the intervention (the recorder calls this per batch for exact resumes)."""
@@ -376,10 +403,13 @@ class TrainedPolicy:
     def act(self, env: BatchedEnv, out: StepOutput) -> PolicyOutput:
         k, n = out.obs.shape[:2]
         route, modules = self.routing, [self.modules[m] for m in self.routing.module_ids]
-        stages = [m.bottleneck(torch.from_numpy(x)) for m, x in zip(modules, route.split(route.observe(out.obs)), strict=True)]
-        z = route.merge([s[0] for s in stages], k)  # (K, N, P)
-        zi = self.intervention(z, out) if self.intervention is not None and self.supervised else z
-        heads = [m.heads(x, s[1])["action_logits"] for m, x, s in zip(modules, route.split(zi), stages, strict=True)]
+        xs = [torch.from_numpy(x) for x in route.split(route.observe(out.obs))]
+        edits = self._editor.attached(out.t, k) if self._editor is not None else contextlib.nullcontext()
+        with edits:  # layer edits (marl.probe_edits) fire inside the modules while they run
+            stages = [m.bottleneck(x) for m, x in zip(modules, xs, strict=True)]
+            z = route.merge([s[0] for s in stages], k)  # (K, N, P)
+            zi = self.intervention(z, out) if self.intervention is not None and self.supervised else z
+            heads = [m.heads(x, s[1])["action_logits"] for m, x, s in zip(modules, route.split(zi), stages, strict=True)]
         logits = route.merge(heads, k)  # (K, N, A)
         if self.deterministic:
             actions = logits.argmax(-1)
@@ -388,5 +418,8 @@ class TrainedPolicy:
         actions = actions.numpy().astype(np.int64)
         if not self.supervised:
             return PolicyOutput(actions=actions)
-        intervened = zi.numpy().copy() if self.intervention is not None else None
-        return PolicyOutput(actions=actions, concepts=z.numpy().copy(), intervened=intervened)
+        if self._editor is None:
+            intervened = zi.numpy().copy() if self.intervention is not None else None
+            return PolicyOutput(actions=actions, concepts=z.numpy().copy(), intervened=intervened)
+        plain = route.merge([m.bottleneck(x)[0] for m, x in zip(modules, xs, strict=True)], k)  # what it predicts unedited
+        return PolicyOutput(actions=actions, concepts=plain.numpy().copy(), intervened=zi.numpy().copy())

@@ -103,7 +103,7 @@ def check_lines(lines: Sequence[str], scripted: Sequence[str]) -> None:
         named = sorted(written & set(scripted)) if "all" not in written else []
         if named:
             raise SeatError(
-                f"intervention {line.strip()!r} targets {', '.join(named)}, a scripted seat: it has no concept bottleneck. "
+                f"intervention {line.strip()!r} targets {', '.join(named)}, a scripted seat: it has no concept bottleneck or layers. "
                 f"Target the trained seats (or 'all', which means them); to change what they know about {named[0]}, "
                 f"select its concepts, e.g. 'all: {named[0]}.* -> mask'"
             )
@@ -129,11 +129,13 @@ class MixedTeam:
         self.name = f"{getattr(trained, 'name', type(trained).__name__)} with {seats_label(seats)}"
         self.iteration = int(getattr(trained, "iteration", -1))
 
-    def intervene(self, lines: str | Sequence[str], *, reference: np.ndarray | None = None, seed: int | None = None) -> None:
-        """The trained policy's ``intervene``, on the trained seats only (``check_lines``)."""
+    def intervene(
+        self, lines: str | Sequence[str], *, reference: np.ndarray | None = None, seed: int | None = None, probes: Any = None
+    ) -> None:
+        """The trained policy's ``intervene`` (``probes`` for erase / steer lines), on the trained seats only (``check_lines``)."""
         lines = [lines] if isinstance(lines, str) else list(lines)
         check_lines(lines, tuple(self.roles))
-        self.trained.intervene(lines, reference=reference, seed=seed, agents=self.trained_agents)
+        self.trained.intervene(lines, reference=reference, seed=seed, agents=self.trained_agents, probes=probes)
 
     def seed(self, seed: int) -> None:
         """Reseed the trained policy's sampling and start a fresh scripted team from ``seed``."""

@@ -27,6 +27,11 @@ Rules:
   ``idle:<i>`` knocks agent i out, seating it as the world's scripted ``idle`` (always STAY; the adapter's ``Config.idle_action``), for
   the lazy-agent test that needs no bottleneck.
 
+Probe interventions: ``erase`` / ``steer`` lines (``all: self.* -> erase @layer=features``) act at a
+layer of any policy (baseline subjects too) through the probes fitted on it: ``probe_file: DIR`` per
+subject or ``checkpoints:`` entry (``ethogram probe``'s output, relative to the YAML). Planning
+compiles them against the loaded policy and probes (``marl.probe_edits``) before anything is written.
+
 Mixed teams (``marl.seats``): a subject may seat scripted agents beside the trained ones, e.g.
 
     subjects:
@@ -67,7 +72,7 @@ CONTROL = "control"
 EVAL_OVERRIDES = {"shaping": False}
 """Applied to a checkpoint's training env config where the key exists: studies measure the task's
 own reward, never the annealed training shaping."""
-CHECKPOINT_KEYS = {"name", "path", "seats"}
+CHECKPOINT_KEYS = {"name", "path", "seats", "probe_file"}
 """Keys of a ``checkpoints:`` entry."""
 REFERENCE_OPS = ("mean", "shuffle")
 """Intervention operations that draw on the control's recorded bottlenecks."""
@@ -91,6 +96,8 @@ class Subject:
     seats: dict[str, str] | None = None
     """Agent id → ``scripted:ROLE[@EPSILON]``: agents played by the world's scripted role instead of
     the checkpoint (``marl.seats``; None: the checkpoint plays every agent)."""
+    probe_file: str | None = None
+    """``ethogram probe``'s output for this subject's policy, read by ``erase`` / ``steer`` lines (None: none may run)."""
 
     def __post_init__(self) -> None:
         if not self.name or not all(c.isalnum() or c in "_-" for c in self.name):
@@ -190,13 +197,14 @@ def study_from_dict(data: dict[str, Any], base: Path = Path()) -> StudyConfig:
     if checkpoints is not None:
         for c in checkpoints:
             if not isinstance(c, dict) or not {"name", "path"} <= set(c) or set(c) - CHECKPOINT_KEYS:
-                raise ConfigError(f"each checkpoints entry is a mapping with name, path and optionally seats; got {c!r}")
+                raise ConfigError(f"each checkpoints entry is a mapping with name, path and optionally seats and probe_file; got {c!r}")
         data["subjects"] = [
             {
                 "name": "-".join(filter(None, [c["name"], e.get("name", "")])),
                 "checkpoint": c["path"],
                 "env_config": e.get("config"),
                 "seats": c.get("seats"),
+                "probe_file": c.get("probe_file"),
             }
             for c, e in itertools.product(checkpoints, env_variants)
         ]
@@ -204,8 +212,8 @@ def study_from_dict(data: dict[str, Any], base: Path = Path()) -> StudyConfig:
     for s in data.get("subjects", []):
         if not isinstance(s, dict):
             raise ConfigError(f"each subject must be a mapping with name and checkpoint, got {s!r}")
-        path = Path(str(s.get("checkpoint", "")))
-        subjects.append({**s, "checkpoint": str(path if path.is_absolute() else (base / path))})
+        paths = {k: Path(str(s.get(k, ""))) for k in ("checkpoint", "probe_file") if k == "checkpoint" or s.get(k) is not None}
+        subjects.append({**s, **{k: str(p if p.is_absolute() else base / p) for k, p in paths.items()}})  # relative to the YAML
     data["subjects"] = subjects
     data["conditions"] = {k: [v] if isinstance(v, str) else list(v) for k, v in (data.get("conditions") or {}).items()}
     cfg = config_from_dict(StudyConfig, data, where="study")
@@ -253,6 +261,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 
     import envs
     from analysis.dataset import ConditionInfo
+    from analysis.dataset.format import relative_checkpoint
     from marl.loading import checkpoint_info, load_policy
     from marl.record import record
     from marl.seats import seat
@@ -264,7 +273,8 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     info = checkpoint_info(task["checkpoint"], task["out"], policy)
     lines = tuple(task["lines"])
     reference = np.load(task["reference"]) if task.get("reference") else None
-    policy.intervene(lines, reference=reference, seed=task["seed"])
+    probes = task.get("probe_file")  # set for conditions with erase / steer lines only
+    policy.intervene(lines, reference=reference, seed=task["seed"], probes=probes)
     result = record(
         task["env_id"],
         task["env_config"],
@@ -274,7 +284,9 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
         seed=task["seed"],
         num_envs=task["num_envs"],
         policy_info=info,
-        condition=ConditionInfo(id=task["condition"], spec=json.dumps(list(lines))),
+        condition=ConditionInfo(
+            id=task["condition"], spec=json.dumps(list(lines)), probes=probes and relative_checkpoint(probes, task["out"])
+        ),
         store_obs=task["store_obs"],
         progress=False,
     )
@@ -299,24 +311,23 @@ def _node_id() -> str:
 
 def _check_conditions(
     subject: str, conditions: dict[str, Condition], scripted: tuple[str, ...], concepts: Any, horizon: int
-) -> dict[str, bool]:
+) -> dict[str, tuple[Any, ...]]:
     """Check every condition's lines against the subject's seats, its concepts and its episodes'
     ``horizon`` (``envs.interventions.check_windows``: a window past it would never apply); returns
-    which conditions draw on the control's bottlenecks (``REFERENCE_OPS``). Errors name both."""
+    each condition's parsed interventions. Errors name both."""
     from envs.interventions import check_windows, parse_condition
 
-    needs_reference = {}
+    parsed = {}
     for name, condition in conditions.items():
         try:
             check_lines(condition.lines, scripted)
-            interventions = parse_condition(condition.lines, concepts)
-            check_windows(interventions, horizon)
+            parsed[name] = parse_condition(condition.lines, concepts)
+            check_windows(parsed[name], horizon)
         except SeatError as exc:
             raise SeatError(f"subject {subject!r}, condition {name!r}: {exc}") from None
         except ValueError as exc:
             raise ConfigError(f"subject {subject!r}, condition {name!r}: {exc}") from None
-        needs_reference[name] = any(iv.op in REFERENCE_OPS for iv in interventions)
-    return needs_reference
+    return parsed
 
 
 def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
@@ -324,7 +335,8 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
     subject's env config, seats and condition lines are checked here, before anything is written."""
     import envs
     from envs.spec import EnvSpec
-    from marl.loading import policy_manifest
+    from marl.loading import load_policy, policy_manifest
+    from marl.probe_edits import check_policy_lines
 
     tasks = []
     for subject in cfg.subjects:
@@ -343,9 +355,12 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
             horizon = envs.make_batched(env["env_id"], env_config, 1).horizon  # the subject's own episodes
         except ConfigError as exc:
             raise ConfigError(f"subject {subject.name!r}: env_config: {exc}") from None
-        needs_reference = _check_conditions(subject.name, conditions, scripted, EnvSpec.from_json(env).concepts, horizon)
-        if manifest["policy"] == "baseline" and any(c.lines for c in conditions.values()):
-            raise ValueError(f"subject {subject.name!r} is a baseline policy without concepts: only the control and idle: probes can run")
+        spec = EnvSpec.from_json(env)
+        parsed = _check_conditions(subject.name, conditions, scripted, spec.concepts, horizon)
+        trained = tuple(a for a in spec.agents if a not in scripted)  # bottleneck lines need a cbp, layer lines the probe file
+        load = lambda subject=subject, spec=spec: load_policy(subject.checkpoint, spec)  # noqa: E731
+        check_policy_lines(manifest["policy"], load, parsed, trained, subject.probe_file, where=f"subject {subject.name!r}, ")
+        needs_reference = {name: any(iv.op in REFERENCE_OPS for iv in ivs) for name, ivs in parsed.items()}
         base = {
             "subject": subject.name,
             "checkpoint": subject.checkpoint,
@@ -363,6 +378,7 @@ def plan_tasks(cfg: StudyConfig, out: Path) -> list[dict[str, Any]]:
                 "lines": list(condition.lines),
                 "seats": {**(subject.seats or {}), **condition.seats},
                 "needs_reference": needs_reference[name],
+                "probe_file": subject.probe_file if any(iv.at_layer for iv in parsed[name]) else None,
                 "seed": int(seed),
                 "out": str(condition_dir(out, subject.name, name, seed)),
             }
@@ -404,7 +420,10 @@ def write_plan(cfg: StudyConfig, out: Path, tasks: list[dict[str, Any]], nodes: 
     from envs.config import config_to_dict
 
     config = config_to_dict(cfg)
-    config["subjects"] = [{**s, "checkpoint": _relative(s["checkpoint"], out)} for s in config["subjects"]]
+    config["subjects"] = [
+        {**s, "checkpoint": _relative(s["checkpoint"], out), "probe_file": s["probe_file"] and _relative(s["probe_file"], out)}
+        for s in config["subjects"]
+    ]
     planned = []
     for t in tasks:
         entry = {k: t[k] for k in ("subject", "condition", "seed", "episodes")}

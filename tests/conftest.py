@@ -79,3 +79,11 @@ def no_ray(monkeypatch):
         raise RayStarted("Ray was started (marl.train.init_ray) before the config was validated")
 
     monkeypatch.setattr(marl.train, "init_ray", refuse)
+
+
+@pytest.fixture(scope="session")
+def probe_world(tmp_path_factory):
+    """Tiny real policies with their probe files, built without Ray (``tests.marl.probe_world``): paths by name."""
+    from tests.marl.probe_world import build
+
+    return build(tmp_path_factory.mktemp("probe_world"))

@@ -108,6 +108,10 @@ class ConditionInfo:
     """Short id, also stored in every row's ``condition`` column."""
     spec: Any = None
     """The condition as JSON (e.g. the intervention lines of ``envs.interventions``); None for the control."""
+    probes: str | None = None
+    """The probe directory (``ethogram probe``'s output) that the condition's ``erase`` / ``steer`` lines
+    read, relative to the dataset directory like the checkpoint; None when it has none (then the key
+    is left out of the manifest)."""
 
 
 @dataclass(frozen=True)
@@ -157,7 +161,8 @@ class Manifest:
                 "checkpoint": self.policy.checkpoint,
                 "iteration": self.policy.iteration,
             },
-            "condition": {"id": self.condition.id, "spec": self.condition.spec},
+            "condition": {"id": self.condition.id, "spec": self.condition.spec}
+            | ({"probes": self.condition.probes} if self.condition.probes is not None else {}),
             "seeds": self.seeds,
             "storage": {
                 "obs": self.obs_storage,
@@ -185,7 +190,7 @@ class Manifest:
         return cls(
             env=env,
             policy=PolicyInfo(policy["kind"], policy["name"], policy["checkpoint"], int(policy["iteration"])),
-            condition=ConditionInfo(data["condition"]["id"], data["condition"]["spec"]),
+            condition=ConditionInfo(data["condition"]["id"], data["condition"]["spec"], data["condition"].get("probes")),
             seeds=dict(data["seeds"]),
             obs_storage=storage["obs"],
             predicted=bool(storage["predicted"]),

@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="LINE",
-        help="intervention on a checkpoint policy's concept bottleneck, repeatable, e.g. 'agent_1: teammates.position -> mask' "
+        help="intervention on a checkpoint policy, repeatable: on its concept bottleneck, e.g. 'agent_1: teammates.position -> mask', "
+        "or at a layer through --probes, e.g. 'all: teammates.position -> erase @layer=features' "
         "(grammar in envs/interventions.py; the study YAML uses the same lines)",
     )
     parser.add_argument(
@@ -52,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(a mixed team, marl/seats.py; the study YAML's seats are the same)",
     )
     parser.add_argument("--reference", nargs="+", metavar="DATASET", help="un-intervened recordings of the policy, for mean and shuffle")
+    parser.add_argument(
+        "--probes", metavar="DIR", help="probes fitted on the checkpoint (ethogram probe's output), for erase and steer lines at a layer"
+    )
     parser.add_argument("--no-obs", action="store_true", help="do not store observations (concepts, events and actions only)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -113,12 +117,22 @@ def _policy(args: argparse.Namespace, config: dict[str, Any]) -> tuple[Any, Any]
     check_seats(seats, env.spec.env_id, env.spec.agents)
     policy = seat(resolve_policy(args.policy, env, args.seed), env, seats, seed=args.seed)
     reference = reference_pool([Path(p) for p in args.reference]) if args.reference else None
-    policy.intervene(args.intervene, reference=reference, seed=args.seed)
+    policy.intervene(args.intervene, reference=reference, seed=args.seed, probes=args.probes)
     return policy, policy_info_for(args.policy, env, policy)
 
 
-def run(args: argparse.Namespace) -> int:
+def _condition(args: argparse.Namespace) -> Any:
+    """The manifest's condition: the id, with the intervention lines and the probe file they read."""
     from analysis.dataset import ConditionInfo
+    from analysis.dataset.format import relative_checkpoint
+
+    if not args.intervene:
+        return args.condition
+    probes = relative_checkpoint(args.probes, args.out) if args.probes and any("layer=" in line for line in args.intervene) else None
+    return ConditionInfo(id=args.condition, spec=json.dumps(args.intervene), probes=probes)
+
+
+def run(args: argparse.Namespace) -> int:
     from envs import resolve_env
     from marl.record import record
 
@@ -134,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_envs=args.num_envs,
         policy_info=info,
-        condition=ConditionInfo(id=args.condition, spec=json.dumps(args.intervene)) if args.intervene else args.condition,
+        condition=_condition(args),
         store_obs=not args.no_obs,
         progress=not args.no_progress,
         batches_per_shard=args.batches_per_shard,

@@ -103,3 +103,49 @@ def test_classify_probes():
     assert classify(parse_condition("agent_1: agent_0.* -> mask", CONCEPTS), CONCEPTS) == ("about", "agent_0", "agent_1")
     assert classify(parse_condition("all: teammates.* -> mask", CONCEPTS), CONCEPTS) is None
     assert classify(parse_condition("agent_0: objects.* -> mask", CONCEPTS), CONCEPTS) is None
+
+
+def test_layer_lines_name_their_layer_and_keep_the_window():
+    """erase / steer act at a layer (``@layer=``, either order with the window); the bottleneck ops take none."""
+    iv = parse("all: teammates.position -> erase @layer=encoder.relu1", CONCEPTS)
+    assert (iv.op, iv.layer, iv.args, iv.at_layer, iv.start, iv.stop) == ("erase", "encoder.relu1", (), True, 0, None)
+    late = parse("agent_0: agent_1.holding_dish -> steer(1) @ 5:20 @layer=features", CONCEPTS)
+    assert (late.layer, late.args, late.start, late.stop) == ("features", (1.0,), 5, 20)
+    assert parse("agent_0: pot_0.count -> steer(2) @layer=pi.relu0 @ 3:", CONCEPTS).start == 3
+    assert parse("agent_1: teammates.position -> steer(0.2, 0.9) @layer=concept", CONCEPTS).args == (0.2, 0.9)
+    assert parse("agent_1: self.holding_dish -> steer(0.3) @layer=concept", CONCEPTS).args == (0.3,)  # a probability
+    assert not parse("agent_1: self.* -> mask @ 2:9", CONCEPTS).at_layer
+    with pytest.raises(ValueError, match="acts at a layer, not on the bottleneck"):
+        Applier([iv], CONCEPTS)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("all: self.* -> erase", r"erase acts at a layer; name it, e.g. '... -> erase @layer=features'"),
+        ("all: self.holding_dish -> steer(1)", r"steer acts at a layer"),
+        ("all: self.* -> mask @layer=features", "mask acts on the concept bottleneck and takes no layer; at a layer use erase or steer"),
+        ("all: self.* -> erase(1) @layer=features", "erase takes no arguments"),
+        ("all: self.* -> erase @layer=features @layer=concept", "name one layer once"),
+        ("all: self.* -> erase @layer=", "name one layer once"),
+        ("all: self.* -> erase @layer=features @ 1:5 @ 2:6", "one window per line"),
+        ("all: self.* -> erase @layer=features @ 9:3", "START < STOP"),
+        ("all: self.holding_dish -> steer @layer=features", "steer takes one value, or two"),
+        ("all: self.holding_dish -> steer(2) @layer=features", r"binary: steer it to a probability in \[0, 1\]"),
+        ("all: pot_0.count -> steer(4) @layer=features", r"class index 0..3 \(0=0, 1=1, 2=2, 3=3\)"),
+        ("all: pot_0.count -> steer(1.5) @layer=features", "class index"),
+        ("all: self.position -> steer(0.5) @layer=features", r"position: steer it to two values in \[0, 1\]"),
+        ("all: self.position -> steer(0.5, 1.2) @layer=features", "position"),
+        ("all: self.* -> steer(1) @layer=features", "position"),  # a glob over kinds that do not all take V
+    ],
+)
+def test_layer_line_errors(line, message):
+    with pytest.raises(ValueError, match=message):
+        parse(line, CONCEPTS)
+
+
+def test_a_scalar_is_steered_within_its_range():
+    concepts = ConceptSet(specs=(ConceptSpec("env", "level", ConceptKind.SCALAR, low=-1.0, high=3.0),), agents=AGENTS)
+    assert parse("all: env.level -> steer(2.5) @layer=features", concepts).args == (2.5,)
+    with pytest.raises(ValueError, match=r"env.level ranges over \[-1, 3\]; 4 is outside it"):
+        parse("all: env.level -> steer(4) @layer=features", concepts)
