@@ -32,24 +32,10 @@ from marl.algorithm import build_modules
 from marl.loading import load_policy, save_modules
 from marl.record import record
 from tests.marl.conftest import tiny_config
+from tests.marl.probe_world import train_concepts
 
 KITCHEN = {"layout": "cramped_room", "horizon": 40}
 LAYERS = ("encoder.relu0", "features", "concept", "pi.relu0")
-
-
-def _train_concepts(modules: dict, data, steps: int = 300) -> None:
-    """Fit each independent module's encoder and concept layer to its agent's ground truth (concept loss only)."""
-    eps = data.load(fields=("obs", "concepts"))
-    for i, mid in enumerate(sorted(modules)):
-        module = modules[mid]
-        obs, gt = torch.from_numpy(eps.obs[:, :, i][eps.mask]), torch.from_numpy(eps.concepts[:, :, i][eps.mask])
-        opt = torch.optim.Adam([*module.encoder.parameters(), *module.concept_head.parameters()], lr=3e-3)
-        for _ in range(steps):
-            feats, _ = module.features(obs)
-            loss, _ = module.concept_loss(module.concept_head(feats), gt)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +52,7 @@ def world(tmp_path_factory):
     }.items():
         modules = build_modules(cfg)
         if name == "cbp":
-            _train_concepts(modules, open_dataset(paths["scripted"]))
+            train_concepts(modules, open_dataset(paths["scripted"]), steps=300)
         paths[name] = save_modules(modules, cfg, root / name, seed=0, iteration=1, env_steps=0)
     for name in ("cbp", "cbp_shared"):
         record("cooking", KITCHEN, f"checkpoint:{paths[name]}", 4, root / f"by_{name}", seed=1, num_envs=4, progress=False)
