@@ -61,6 +61,11 @@ def concept_summary(per_concept: dict[str, dict]) -> dict:
     return {"worst": {k: round(v, 4) for k, v in worst.items()}, "off_target": off, "balanced_off_target": unbalanced}
 
 
+def mode(run: Path) -> str:
+    """A training run's bottleneck mode, from its ``config.yaml``."""
+    return yaml.safe_load((run / "config.yaml").read_text())["model"]["bottleneck_mode"]
+
+
 def with_balanced(per_concept: dict[str, dict], held_out: Path, mode: str) -> dict[str, dict]:
     """``per_concept`` with each binary concept's balanced accuracy, computed from the held-out
     episodes where the evaluation predates it (``marl.concept_loss.concept_accuracy``)."""
@@ -94,8 +99,7 @@ def trained_runs(run_dir: Path, return_key: str, events: dict[str, str], means: 
             per = (e.get("concept_accuracy") or {}).get("per_concept")
             if per:
                 held_out = run_dir / "eval" / f"{run.name}_{path.parent.name.replace('_', '')}"
-                mode = yaml.safe_load((run / "config.yaml").read_text())["model"]["bottleneck_mode"]
-                seed["concepts"] = concept_summary(with_balanced(per, held_out, mode))
+                seed["concepts"] = concept_summary(with_balanced(per, held_out, mode(run)))
             seeds[path.parent.name] = seed
         if seeds:
             out[run.name] = {"seeds": seeds, **{f"{k}_mean": round(float(np.mean([s[k] for s in seeds.values()])), 2) for k in means}}
@@ -134,12 +138,17 @@ def subjects(run_dir: Path) -> dict:
     return out
 
 
+def knockout_flagged(lazy: dict[str, str]) -> list[str]:
+    """The agents the knock-out lazy test (``idle:<agent>`` probes) calls lazy."""
+    return sorted(a.split(" ")[0] for a, label in lazy.items() if label == "lazy" and "(idle probe)" in a)
+
+
 def planted(study: dict) -> dict:
     """The detectors against the seated truth."""
     out = {}
     for name, s in study.items():
         if name.endswith("planted_idle"):
-            knockout = sorted(a.split(" ")[0] for a, label in s["lazy"].items() if label == "lazy" and "(idle probe)" in a)
+            knockout = knockout_flagged(s["lazy"])
             own_mask = sorted(a for a, label in s["lazy"].items() if label == "lazy" and "(" not in a)
             out[name] = {
                 "knockout_flagged": knockout,

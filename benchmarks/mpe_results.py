@@ -27,7 +27,7 @@ import json
 import sys
 from pathlib import Path
 
-from cleanup_results import trained_runs  # benchmarks/ is the script's own folder on sys.path
+from cleanup_results import knockout_flagged, trained_runs  # benchmarks/ is the script's own folder on sys.path
 from train_throughput import emit
 
 
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "mpe_results", "run_dir": str(args.run_dir), "training": training(args.run_dir), "study": study}
     for name, s in study.items():
         if name.endswith("planted_idle"):
-            flagged = sorted(a.split(" ")[0] for a, label in s["lazy"].items() if label == "lazy" and "(idle probe)" in a)
+            flagged = knockout_flagged(s["lazy"])
             result["planted_idle"] = {"knockout_flagged": flagged, "passed": flagged == ["agent_2"]}
     summary = args.run_dir / "behaviour" / "analysis" / "summary.json"
     if summary.exists():
